@@ -1,0 +1,1 @@
+"""Filters: scorers that score records; the filter stage decides."""

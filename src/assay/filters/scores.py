@@ -1,0 +1,45 @@
+"""Content-addressed score cache: scorers run once per (scorer version, text); thresholds are
+applied later, so changing one reruns no model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class ScoreCache:
+    def __init__(self, directory: str | Path):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(Path(directory) / "scores.sqlite", timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS scores (scorer TEXT, key TEXT, value TEXT, "
+                         "PRIMARY KEY (scorer, key))")
+        self.hits = self.misses = 0
+
+    def scores(self, scorer: str, texts: list[str], compute: Callable[[list[str]], list[Any]]) -> list[Any]:
+        """Scores for texts, computing (in one batch) only those not cached for `scorer`."""
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        found: dict[str, Any] = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(f"SELECT key, value FROM scores WHERE scorer = ? AND key IN ({marks})",
+                                    [scorer, *part])
+            found.update((k, json.loads(v)) for k, v in rows)
+        todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
+        self.hits += len(texts) - len([k for k in keys if k not in found])
+        self.misses += len(todo)
+        if todo:
+            fresh = compute([t for _, t in todo])
+            self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?)",
+                                 [(scorer, k, json.dumps(v)) for (k, _), v in zip(todo, fresh, strict=True)])
+            self._db.commit()
+            found.update((k, v) for (k, _), v in zip(todo, fresh, strict=True))
+        return [found[k] for k in keys]
+
+    def close(self) -> None:
+        self._db.close()

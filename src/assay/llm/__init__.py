@@ -1,0 +1,7 @@
+"""The only package that talks to language models (and the only importer of `openai`)."""
+
+from assay.llm.batch import run_batch
+from assay.llm.client import ChatModel, ChatRequest, ChatResult, Ledger
+from assay.llm.endpoints import describe, open_models
+
+__all__ = ["ChatModel", "ChatRequest", "ChatResult", "Ledger", "describe", "open_models", "run_batch"]

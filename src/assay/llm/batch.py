@@ -1,0 +1,36 @@
+"""Run many requests through a ChatModel with bounded concurrency and a progress bar.
+
+Workers pull from the request iterator, so only `concurrency` requests are in flight and no
+task per request is created up front: memory stays flat for any dataset size."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from tqdm import tqdm
+
+from assay.llm.client import ChatModel, ChatRequest, ChatResult
+
+
+async def _run(model: ChatModel, requests: list[ChatRequest], desc: str) -> list[ChatResult]:
+    results: list[ChatResult | None] = [None] * len(requests)
+    queue = iter(enumerate(requests))
+    bar = tqdm(total=len(requests), desc=desc, unit="call", dynamic_ncols=True, mininterval=1.0)
+
+    async def worker() -> None:
+        for index, request in queue:  # shared iterator: each item is taken by exactly one worker
+            results[index] = await model.complete(request)
+            bar.update(1)
+            bar.set_postfix(cached=sum(1 for r in results if r is not None and r.cached), refresh=False)
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, model.concurrency))))
+    finally:
+        bar.close()
+    return [r for r in results if r is not None]
+
+
+def run_batch(model: ChatModel, requests: Iterable[ChatRequest], desc: str = "llm") -> list[ChatResult]:
+    """Complete every request; results in request order, failures as results with `error`."""
+    return asyncio.run(_run(model, list(requests), desc))

@@ -1,0 +1,57 @@
+"""Build ChatModels for the endpoints named in params, starting embedded servers as needed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from assay.config import Endpoint, Params
+from assay.errors import AssayError
+from assay.llm.cache import ResponseCache
+from assay.llm.client import ChatModel, Ledger, OpenAIChat
+from assay.llm.server import embedded_server
+
+
+def describe(name: str, ep: Endpoint) -> dict[str, str]:
+    """What may be recorded about an endpoint (metrics, card, MLflow): never a key."""
+    if ep.embedded:
+        return {"endpoint": name, "model": ep.embedded, "server": "embedded llama.cpp (127.0.0.1)"}
+    return {"endpoint": name, "model": str(ep.model), "server": str(ep.base_url)}
+
+
+def _api_key(name: str, ep: Endpoint) -> str:
+    if not ep.api_key_env:
+        return "not-needed"  # local servers (vLLM, llama.cpp) accept any key
+    key = os.environ.get(ep.api_key_env)
+    if not key:
+        raise AssayError(f"llm.endpoints.{name}: environment variable {ep.api_key_env} is not set; "
+                         f"export {ep.api_key_env}=<your key> (keys are read from the environment only)")
+    return key
+
+
+@contextmanager
+def open_models(params: Params, names: list[str], ledger: Ledger) -> Iterator[dict[str, ChatModel]]:
+    """Yield {endpoint name: ChatModel}; embedded servers live for the duration of the block."""
+    cache = ResponseCache(params.llm.cache_dir)
+    models: dict[str, ChatModel] = {}
+    with ExitStack() as stack:
+        for name in dict.fromkeys(names):
+            ep = params.llm.endpoints[name]
+            common = {"cache": cache, "ledger": ledger, "concurrency": ep.concurrency,
+                      "timeout_s": ep.timeout_s, "max_retries": ep.max_retries,
+                      "price_in": ep.price_in_per_1m, "price_out": ep.price_out_per_1m}
+            if ep.embedded:
+                info = stack.enter_context(embedded_server(
+                    ep.embedded, n_parallel=ep.n_parallel, n_ctx=ep.n_ctx, threads=ep.threads))
+                models[name] = OpenAIChat(name, base_url=info.base_url, model=ep.embedded,
+                                          api_key="not-needed", model_id=info.model_id,
+                                          json_schema=ep.json_schema, **common)
+            else:
+                models[name] = OpenAIChat(name, base_url=str(ep.base_url), model=str(ep.model),
+                                          api_key=_api_key(name, ep), model_id=f"{ep.base_url}|{ep.model}",
+                                          json_schema=ep.json_schema, **common)
+        try:
+            yield models
+        finally:
+            cache.close()

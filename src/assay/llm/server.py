@@ -1,0 +1,158 @@
+"""The embedded llama.cpp server (xllamacpp) on 127.0.0.1: launcher, lifecycle and reuse.
+
+The server runs in its own process (`python -m assay.llm.server`), so a native crash cannot take
+a stage down with it and `assay serve` can keep one warm across stages. A running server
+announces itself in `<state_dir>/<model>.json` (base_url, pid, model id); a stage reuses it when
+it answers /health, else starts its own and stops it on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from assay.errors import AssayError
+from assay.llm.models import resolve_model
+
+START_TIMEOUT_S = 180.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    base_url: str  # ends in /v1
+    model_id: str
+    pid: int
+    owned: bool  # True when this process started it (and will stop it)
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("ASSAY_STATE_DIR", ".assay/servers"))
+
+
+def healthy(base_url: str, timeout: float = 2.0) -> bool:
+    root = base_url.removesuffix("/v1")
+    try:
+        return httpx.get(f"{root}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        state = json.loads(path.read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state
+
+
+def _write_state(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)
+
+
+def _spawn(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path) -> ServerInfo:
+    log = state.with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "assay.llm.server", "--model", model, "--n-parallel",
+           str(n_parallel), "--n-ctx", str(n_ctx), "--threads", str(threads), "--state", str(state)]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-1500:]
+            raise AssayError(f"embedded server for '{model}' exited with code {proc.returncode} "
+                             f"before it was ready; log {log}:\n{tail}")
+        found = _read_state(state)
+        if found and found["pid"] == proc.pid and healthy(found["base_url"]):
+            return ServerInfo(found["base_url"], found["model_id"], proc.pid, owned=True)
+        time.sleep(0.25)
+    proc.kill()
+    raise AssayError(f"embedded server for '{model}' was not healthy after {START_TIMEOUT_S:.0f} s; see {log}")
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(40):
+            os.kill(pid, 0)
+            time.sleep(0.25)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+
+
+@contextmanager
+def embedded_server(model: str, *, n_parallel: int = 4, n_ctx: int = 8192,
+                    threads: int = 2) -> Iterator[ServerInfo]:
+    """Yield a healthy server for registry model `model`: reuse a running one, else start one
+    (assembling the model if needed) and stop it on exit. AssayError if it cannot start."""
+    resolve_model(model)  # fail fast, in this process, with the install hint
+    state = state_dir() / f"{model}.json"
+    found = _read_state(state)
+    if found and healthy(found["base_url"]):
+        yield ServerInfo(found["base_url"], found["model_id"], found["pid"], owned=False)
+        return
+    info = _spawn(model, n_parallel, n_ctx, threads, state)
+    try:
+        yield info
+    finally:
+        _stop(info.pid)
+
+
+def serve(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path, port: int = 0) -> None:
+    """Run a server in this process until SIGTERM/SIGINT; announce it in `state`."""
+    import xllamacpp  # heavy native import, only in the server process
+
+    path, model_id = resolve_model(model)
+    params = xllamacpp.CommonParams()
+    params.model.path = str(path)
+    params.hostnames = ["127.0.0.1"]  # loopback only, never a public interface
+    params.port = port
+    params.n_parallel = n_parallel
+    params.n_ctx = n_ctx  # shared by the slots: each gets n_ctx / n_parallel
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.offline = True
+    params.model_alias = model
+    server = xllamacpp.Server(params)
+    base_url = server.listening_address.rstrip("/") + "/v1"
+    _write_state(state, {"base_url": base_url, "pid": os.getpid(), "model_id": model_id})
+    print(f"assay: serving {model} at {base_url} (Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    state.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m assay.llm.server")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--n-parallel", type=int, default=4)
+    ap.add_argument("--n-ctx", type=int, default=8192)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--state", type=Path, required=True)
+    args = ap.parse_args(argv)
+    serve(args.model, args.n_parallel, args.n_ctx, args.threads, args.state, args.port)
+    os._exit(0)  # the native server threads do not join; exit without waiting on them
+
+
+if __name__ == "__main__":
+    main()

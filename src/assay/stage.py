@@ -1,0 +1,70 @@
+"""What every stage entry point shares: arguments, params, logging, error messages and exit codes,
+the metrics file and the MLflow nested run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assay.config import Params, load_params
+from assay.errors import AssayError
+from assay.records import write_json
+
+
+@dataclass
+class Outcome:
+    metrics: dict[str, Any]
+    failure: str | None = None  # set when outputs were written but the stage must fail
+    artifacts: list[Path] = field(default_factory=list)
+
+
+Body = Callable[[argparse.Namespace, Params], Outcome]
+
+
+def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentParser], None],
+              argv: list[str] | None = None) -> int:
+    """Parse args, load params, run `body`, write metrics/<name>.json, log to MLflow.
+
+    Exit codes: 0 ok, 1 stage failed (e.g. error rate above the limit), 2 bad input or config."""
+    parser = argparse.ArgumentParser(prog=f"stages/{name}.py")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--metrics", default=f"metrics/{name}.json", help="metrics JSON to write")
+    parser.add_argument("--no-mlflow", action="store_true", help="skip MLflow logging")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=f"{name}: %(levelname)s %(message)s")
+    for noisy in ("httpx", "openai", "presidio-analyzer", "alembic", "mlflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        params = load_params(args.params)
+        outcome = body(args, params)
+    except AssayError as exc:
+        print(f"assay {name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    write_json(outcome.metrics, args.metrics)
+    if not args.no_mlflow:
+        from assay import tracking
+
+        text = Path(args.params).read_text(encoding="utf-8")
+        tracking.log_stage(name, outcome.metrics, yaml.safe_load(text), text, outcome.artifacts)
+    if outcome.failure:
+        print(f"assay {name}: failed: {outcome.failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def error_rate_failure(what: str, errors: int, total: int, limit: float, where: str) -> str | None:
+    """The failure message when errors/total exceeds `limit`, else None."""
+    rate = errors / total if total else 0.0
+    if rate <= limit:
+        return None
+    return (f"{errors}/{total} {what} failed ({rate:.0%} > max_error_rate {limit:.0%}) on {where}; "
+            f"the rows are kept with `error` and raw output; check the endpoint, then rerun (finished "
+            f"calls are cached and not repeated)")

@@ -1,0 +1,29 @@
+"""generate: chunks -> grounded samples (see assay.generate)."""
+
+import sys
+
+from assay.generate import generate
+from assay.llm import Ledger, open_models
+from assay.records import CHUNK_COLUMNS, SAMPLE_COLUMNS, read_table, write_table
+from assay.stage import Outcome, error_rate_failure, run_stage
+
+
+def add_arguments(p):
+    p.add_argument("--chunks", default="data/ingested/chunks.parquet", help="chunks Parquet (ingest)")
+    p.add_argument("--out", default="data/generated/samples.parquet", help="samples Parquet to write")
+
+
+def body(args, params):
+    chunks = read_table(args.chunks, CHUNK_COLUMNS, "generate")
+    cfg, ledger = params.generate, Ledger()
+    with open_models(params, [cfg.endpoint], ledger) as models:
+        rows, metrics = generate(chunks, models[cfg.endpoint], cfg, params.seed)
+    write_table(rows, args.out, columns=SAMPLE_COLUMNS)
+    metrics |= ledger.flat()
+    failure = error_rate_failure("generations", metrics["errors"], metrics["samples"],
+                                 cfg.max_error_rate, f"endpoint '{cfg.endpoint}'")
+    return Outcome(metrics, failure)
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage("generate", body, add_arguments))
