@@ -112,5 +112,5 @@ def write_export(accepted: pd.DataFrame, out_dir: str | Path, *, name: str, lice
     card.save(tmp / "README.md")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    return {"rows": len(dataset), "tasks": json.dumps(dict(accepted["task"].value_counts())),
-            "toxicity_backend": toxicity_backend}
+    per_kind = {f"per_kind.{k}": int(v) for k, v in accepted["task"].value_counts().items()}
+    return {"rows": len(dataset), **per_kind, "toxicity_backend": toxicity_backend}
