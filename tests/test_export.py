@@ -38,7 +38,7 @@ def test_reexport_replaces_the_folder_atomically(tmp_path):
     (tmp_path / "export" / "stale.txt").write_text("old")
     export(tmp_path, ROWS.head(1))
     assert not (tmp_path / "export" / "stale.txt").exists()
-    # datasets caches by file path + mtime: a re-export within the same second needs a fresh load
-    fresh = datasets.load_dataset(str(tmp_path / "export"), split="train", download_mode="force_redownload")
+    # datasets caches by file path + mtime: a re-export within the same second needs a fresh cache
+    fresh = datasets.load_dataset(str(tmp_path / "export"), split="train", cache_dir=str(tmp_path / "hf"))
     assert fresh.num_rows == 1
     assert not (tmp_path / ".export.tmp").exists()
