@@ -40,7 +40,7 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"{name}: %(levelname)s %(message)s")
-    for noisy in ("httpx", "openai", "presidio-analyzer", "alembic", "mlflow"):
+    for noisy in ("httpx", "httpx2", "openai", "presidio-analyzer", "alembic", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         params = load_params(args.params)

@@ -6,10 +6,13 @@ from typing import Any
 
 from assay.prompts import fence
 
-VERSION = "judge-1"
+VERSION = "judge-2"
 CRITERIA = ("correctness", "relevance", "quality")
 
 _SCORE = {"type": "integer", "minimum": 1, "maximum": 5}
+# Property order is generation order for grammar-constrained servers: claims first, then the
+# scores, then a short rationale. maxLength bounds keep a looping small model from running
+# into the token limit before the scores are written.
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -18,15 +21,15 @@ SCHEMA: dict[str, Any] = {
             "maxItems": 4,
             "items": {
                 "type": "object",
-                "properties": {"claim": {"type": "string"}, "supported": {"type": "boolean"}},
+                "properties": {"claim": {"type": "string", "maxLength": 200}, "supported": {"type": "boolean"}},
                 "required": ["claim", "supported"],
                 "additionalProperties": False,
             },
         },
-        "rationale": {"type": "string"},
         **{c: _SCORE for c in CRITERIA},
+        "rationale": {"type": "string", "maxLength": 300},
     },
-    "required": ["claims", "rationale", *CRITERIA],
+    "required": ["claims", *CRITERIA, "rationale"],
     "additionalProperties": False,
 }
 
@@ -45,14 +48,14 @@ Answer: {answer}
 Steps:
 1. List up to 4 factual claims of the answer; mark each supported=true only if the SOURCE states it
    (a changed number, name, duration or condition is NOT supported).
-2. One-sentence rationale.
-3. Scores from 1 to 5:
+2. Scores from 1 to 5:
    correctness: 5 = every claim supported; 3 = minor unsupported detail; 1 = contradicts the SOURCE.
    relevance:   5 = a question a real customer asks, answered directly; 1 = off-topic.
    quality:     5 = clear, complete, polite; 3 = understandable but thin; 1 = unusable.
+3. A one-sentence rationale.
 
-Reply with JSON only: {{"claims": [{{"claim": "...", "supported": true}}], "rationale": "...",
-"correctness": n, "relevance": n, "quality": n}}"""
+Reply with JSON only: {{"claims": [{{"claim": "...", "supported": true}}], "correctness": n,
+"relevance": n, "quality": n, "rationale": "..."}}"""
 
 
 def build(source_text: str, messages: list[dict[str, str]]) -> list[dict[str, str]]:

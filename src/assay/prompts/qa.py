@@ -11,9 +11,9 @@ VERSION = "qa-1"
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "question": {"type": "string"},
-        "answer": {"type": "string"},
-        "evidence": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
+        "question": {"type": "string", "maxLength": 400},
+        "answer": {"type": "string", "maxLength": 1500},
+        "evidence": {"type": "array", "items": {"type": "string", "maxLength": 400}, "minItems": 1, "maxItems": 3},
     },
     "required": ["question", "answer", "evidence"],
     "additionalProperties": False,
