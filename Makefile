@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 run: install  ## install, then the whole pipeline on data/seeds with the embedded models
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	$(BIN)/assay report
 
 test: install  ## install, then the test suite
 	$(BIN)/python -m pytest

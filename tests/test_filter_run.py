@@ -66,3 +66,12 @@ def test_real_scorers_are_cached_so_a_rerun_computes_nothing(tmp_path):
     assert again.misses == 0 and again.hits == 2 * len(SAMPLES)
     summary = metrics(decide(SAMPLES, pii, tox, CFG), backend, again)
     assert summary["input"] == 7 and summary["reason.pii"] == 1 and summary["toxicity_backend"] == "profanity"
+
+
+def test_allowed_terms_are_not_pii():
+    text = "Ask Lumo Hearth H2 support or email jane.doe@example.com"
+    findings = [{"entity": "PERSON", "start": 4, "end": 18, "score": 0.85},
+                {"entity": "EMAIL_ADDRESS", "start": 36, "end": 56, "score": 1.0}]
+    from assay.filters.run import pii_hits
+    assert pii_hits(text, findings, 0.5, []) == ["EMAIL_ADDRESS", "PERSON"]
+    assert pii_hits(text, findings, 0.5, ["lumo"]) == ["EMAIL_ADDRESS"]

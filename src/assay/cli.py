@@ -35,6 +35,32 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+REPORT = {
+    "ingest": ("files", "files_used", "chunks", "tokens", "skipped"),
+    "generate": ("samples", "errors", "evidence_ok_rate", "coverage", "llm.calls", "llm.cache_hits",
+                 "llm.completion_tokens", "llm.cost_usd"),
+    "critique": ("judged", "judge_errors", "score_mean", "accept_rate", "llm.calls", "llm.cache_hits"),
+    "filter": ("input", "accepted", "rejected", "toxicity_backend"),
+    "export": ("rows",),
+}
+
+
+def _report(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    for stage, keys in REPORT.items():
+        path = Path(args.metrics_dir) / f"{stage}.json"
+        if not path.is_file():
+            print(f"{stage:9} (no metrics yet: run `dvc repro`)")
+            continue
+        data = json.loads(path.read_text())
+        shown = [k for k in keys if k in data] + (sorted(k for k in data if k.startswith("reason."))
+                                                 if stage == "filter" else [])
+        print(f"{stage:9} " + "  ".join(f"{k}={data[k]}" for k in shown))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="assay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("path")
     show.add_argument("-n", type=int, default=5)
     show.set_defaults(func=_show)
+    report = sub.add_parser("report", help="key metrics of the last run, one line per stage")
+    report.add_argument("--metrics-dir", default="metrics")
+    report.set_defaults(func=_report)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

