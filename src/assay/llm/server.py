@@ -69,7 +69,8 @@ def _spawn(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path) -
     log = state.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "assay.llm.server", "--model", model, "--n-parallel",
-           str(n_parallel), "--n-ctx", str(n_ctx), "--threads", str(threads), "--state", str(state)]
+           str(n_parallel), "--n-ctx", str(n_ctx), "--threads", str(threads), "--state", str(state),
+           "--parent-pid", str(os.getpid())]
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -115,8 +116,19 @@ def embedded_server(model: str, *, n_parallel: int = 4, n_ctx: int = 8192,
         _stop(info.pid)
 
 
-def serve(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path, port: int = 0) -> None:
-    """Run a server in this process until SIGTERM/SIGINT; announce it in `state`."""
+def _watch_parent(pid: int, stop: threading.Event) -> None:
+    """A stage killed with -9 cannot stop its server: the server stops itself instead."""
+    while not stop.wait(2.0):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stop.set()
+
+
+def serve(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path, port: int = 0,
+          parent_pid: int | None = None) -> None:
+    """Run a server in this process until SIGTERM/SIGINT (or until `parent_pid` exits);
+    announce it in `state`."""
     import xllamacpp  # heavy native import, only in the server process
 
     path, model_id = resolve_model(model)
@@ -137,6 +149,8 @@ def serve(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path, po
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if parent_pid:
+        threading.Thread(target=_watch_parent, args=(parent_pid, stop), daemon=True).start()
     stop.wait()
     state.unlink(missing_ok=True)
 
@@ -149,8 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--state", type=Path, required=True)
+    ap.add_argument("--parent-pid", type=int, default=None, help="stop when this process exits")
     args = ap.parse_args(argv)
-    serve(args.model, args.n_parallel, args.n_ctx, args.threads, args.state, args.port)
+    serve(args.model, args.n_parallel, args.n_ctx, args.threads, args.state, args.port, args.parent_pid)
     os._exit(0)  # the native server threads do not join; exit without waiting on them
 
 
