@@ -28,6 +28,9 @@ async def _run(model: ChatModel, requests: list[ChatRequest], desc: str) -> list
         await asyncio.gather(*(worker() for _ in range(max(1, model.concurrency))))
     finally:
         bar.close()
+        close = getattr(model, "aclose", None)
+        if close is not None:
+            await close()
     return [r for r in results if r is not None]
 
 

@@ -9,6 +9,7 @@ import asyncio
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -96,7 +97,7 @@ def _retry_after(exc: Exception) -> float | None:
 class OpenAIChat:
     """ChatModel over any OpenAI-compatible endpoint (embedded llama.cpp, vLLM, OpenAI)."""
 
-    def __init__(self, name: str, *, base_url: str, model: str, api_key: str, model_id: str,
+    def __init__(self, name: str, *, base_url: str | Callable[[], str], model: str, api_key: str, model_id: str,
                  cache: ResponseCache, ledger: Ledger, concurrency: int = 4, timeout_s: float = 300,
                  max_retries: int = 4, json_schema: bool = True, price_in: float = 0.0,
                  price_out: float = 0.0):
@@ -104,17 +105,31 @@ class OpenAIChat:
         self.concurrency, self.max_retries, self.json_schema = concurrency, max_retries, json_schema
         self.cache, self.ledger = cache, ledger
         self.prices = (price_in, price_out)
-        self._conn = {"base_url": base_url, "api_key": api_key, "timeout": timeout_s}
+        # a callable base_url starts its server on the first cache miss (see _http)
+        self._base_url, self._api_key, self._timeout = base_url, api_key, timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: openai.AsyncOpenAI | None = None
 
     def _bind_loop(self) -> None:
-        """The HTTP pool and semaphore belong to one event loop: rebuild them for a new one."""
+        """The HTTP pool, semaphore and lock belong to one event loop: rebuild them for a new one."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            # retries are ours (Retry-After, jitter, error rows); the SDK's would hide failures
-            self._client = openai.AsyncOpenAI(**self._conn, max_retries=0)
             self._sem = asyncio.Semaphore(self.concurrency)
+            self._start_lock = asyncio.Lock()
+            self._client = None
             self._loop = loop
+
+    async def _http(self) -> openai.AsyncOpenAI:
+        """The client, starting a lazy endpoint first: a fully cached rerun starts no server."""
+        if self._client is None:
+            async with self._start_lock:
+                if callable(self._base_url):
+                    self._base_url = await asyncio.to_thread(self._base_url)
+                if self._client is None:
+                    # retries are ours (Retry-After, jitter, error rows); the SDK's would hide failures
+                    self._client = openai.AsyncOpenAI(base_url=self._base_url, api_key=self._api_key,
+                                                      timeout=self._timeout, max_retries=0)
+        return self._client
 
     def _key(self, req: ChatRequest) -> str:
         return cache_key({"model": self.model_id, "messages": req.messages, "temperature": req.temperature,
@@ -132,7 +147,8 @@ class OpenAIChat:
         return kwargs
 
     async def _call_once(self, req: ChatRequest, max_tokens: int) -> ChatResult:
-        resp = await self._client.chat.completions.create(**self._kwargs(req, max_tokens))
+        client = await self._http()
+        resp = await client.chat.completions.create(**self._kwargs(req, max_tokens))
         usage = resp.usage
         result = ChatResult(text=None, model=self.model_id,
                             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -142,7 +158,9 @@ class OpenAIChat:
             return result
         choice = resp.choices[0]
         result.text, result.finish_reason = choice.message.content, choice.finish_reason
-        if req.schema is not None:
+        if choice.finish_reason == "length":  # a cut reply is never training data, even if it parses
+            result.error = f"cut by the token limit ({max_tokens} tokens; finish_reason=length)"
+        elif req.schema is not None:
             result.data, reason = parse_json_object(result.text)
             if result.data is None:
                 result.error = f"unparsable output ({reason}; finish_reason={choice.finish_reason})"
@@ -163,6 +181,9 @@ class OpenAIChat:
             except RETRYABLE as exc:
                 result = ChatResult(text=None, error=f"{type(exc).__name__}: {exc}"[:500], model=self.model_id)
                 delay = max(delay, _retry_after(exc) or 0.0)
+            except (ValueError, AttributeError, TypeError) as exc:  # a 200 that is not a completion
+                result = ChatResult(text=None, error=f"malformed response: {type(exc).__name__}: {exc}"[:500],
+                                    model=self.model_id)
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying cannot help
                 return ChatResult(text=None, error=f"HTTP {exc.status_code}: {exc.message}"[:500], model=self.model_id)
             else:
@@ -175,6 +196,12 @@ class OpenAIChat:
             if attempt < self.max_retries:
                 await asyncio.sleep(delay)
         return result
+
+    async def aclose(self) -> None:
+        """Close the HTTP pool before its event loop ends (run_batch calls this)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         key = self._key(request)

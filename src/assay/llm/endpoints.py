@@ -10,6 +10,7 @@ from assay.config import Endpoint, Params
 from assay.errors import AssayError
 from assay.llm.cache import ResponseCache
 from assay.llm.client import ChatModel, Ledger, OpenAIChat
+from assay.llm.models import resolve_model
 from assay.llm.server import embedded_server
 
 
@@ -32,7 +33,8 @@ def _api_key(name: str, ep: Endpoint) -> str:
 
 @contextmanager
 def open_models(params: Params, names: list[str], ledger: Ledger) -> Iterator[dict[str, ChatModel]]:
-    """Yield {endpoint name: ChatModel}; embedded servers live for the duration of the block."""
+    """Yield {endpoint name: ChatModel}. An embedded server starts on its model's first cache
+    miss (so a fully cached rerun starts none) and stops when the block ends."""
     cache = ResponseCache(params.llm.cache_dir)
     models: dict[str, ChatModel] = {}
     with ExitStack() as stack:
@@ -42,11 +44,14 @@ def open_models(params: Params, names: list[str], ledger: Ledger) -> Iterator[di
                       "timeout_s": ep.timeout_s, "max_retries": ep.max_retries,
                       "price_in": ep.price_in_per_1m, "price_out": ep.price_out_per_1m}
             if ep.embedded:
-                info = stack.enter_context(embedded_server(
-                    ep.embedded, n_parallel=ep.n_parallel, n_ctx=ep.n_ctx, threads=ep.threads))
-                models[name] = OpenAIChat(name, base_url=info.base_url, model=ep.embedded,
-                                          api_key="not-needed", model_id=info.model_id,
-                                          json_schema=ep.json_schema, **common)
+                _, model_id = resolve_model(ep.embedded)  # fails fast with the install hint
+
+                def start(ep: Endpoint = ep) -> str:
+                    return stack.enter_context(embedded_server(
+                        ep.embedded, n_parallel=ep.n_parallel, n_ctx=ep.n_ctx, threads=ep.threads)).base_url
+
+                models[name] = OpenAIChat(name, base_url=start, model=ep.embedded, api_key="not-needed",
+                                          model_id=model_id, json_schema=ep.json_schema, **common)
             else:
                 models[name] = OpenAIChat(name, base_url=str(ep.base_url), model=str(ep.model),
                                           api_key=_api_key(name, ep), model_id=f"{ep.base_url}|{ep.model}",

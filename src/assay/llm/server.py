@@ -65,7 +65,8 @@ def _write_state(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def _spawn(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path) -> ServerInfo:
+def _spawn(model: str, n_parallel: int, n_ctx: int, threads: int,
+           state: Path) -> tuple[ServerInfo, subprocess.Popen]:
     log = state.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "assay.llm.server", "--model", model, "--n-parallel",
@@ -81,21 +82,20 @@ def _spawn(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path) -
                              f"before it was ready; log {log}:\n{tail}")
         found = _read_state(state)
         if found and found["pid"] == proc.pid and healthy(found["base_url"]):
-            return ServerInfo(found["base_url"], found["model_id"], proc.pid, owned=True)
+            return ServerInfo(found["base_url"], found["model_id"], proc.pid, owned=True), proc
         time.sleep(0.25)
     proc.kill()
     raise AssayError(f"embedded server for '{model}' was not healthy after {START_TIMEOUT_S:.0f} s; see {log}")
 
 
-def _stop(pid: int) -> None:
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s; always reaped (no zombie, no wait on a dead pid)."""
+    proc.terminate()
     try:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(40):
-            os.kill(pid, 0)
-            time.sleep(0.25)
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
@@ -109,11 +109,11 @@ def embedded_server(model: str, *, n_parallel: int = 4, n_ctx: int = 8192,
     if found and healthy(found["base_url"]):
         yield ServerInfo(found["base_url"], found["model_id"], found["pid"], owned=False)
         return
-    info = _spawn(model, n_parallel, n_ctx, threads, state)
+    info, proc = _spawn(model, n_parallel, n_ctx, threads, state)
     try:
         yield info
     finally:
-        _stop(info.pid)
+        _stop(proc)
 
 
 def _watch_parent(pid: int, stop: threading.Event) -> None:
