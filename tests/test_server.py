@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,17 +84,29 @@ def test_starts_on_loopback_healthy_and_announced(server):
     assert state == {"base_url": info.base_url, "pid": info.pid, "model_id": info.model_id}
 
 
+CITY = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 24}},
+        "required": ["city"], "additionalProperties": False}  # the grammar bounds the reply length
+
+
+def city(prompt: str) -> ChatRequest:
+    return ChatRequest([{"role": "user", "content": prompt}], max_tokens=48, schema=CITY, seed=1)
+
+
+def _params(tmp_path: Path) -> Params:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["llm"] = {"cache_dir": str(tmp_path / "cache"),
+                  "endpoints": {"tiny": {"embedded": MODEL, "n_parallel": 2, "n_ctx": 2048}}}
+    raw["generate"]["endpoint"], raw["critique"]["judges"] = "tiny", ["tiny"]
+    return Params.model_validate(raw)
+
+
 def test_json_schema_completion_through_openaichat(server, tmp_path):
-    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 24}},
-              "required": ["city"], "additionalProperties": False}
     cache = ResponseCache(tmp_path)
     chat = OpenAIChat("tiny", base_url=server.info.base_url, model=MODEL, api_key="not-needed",
                       model_id=server.info.model_id, cache=cache, ledger=Ledger(), concurrency=2,
                       timeout_s=60, max_retries=1)
     prompts = ["What is the capital of France? Answer in JSON.", "Name a city in Japan, as JSON."]
-    requests = [ChatRequest([{"role": "user", "content": p}], max_tokens=48, schema=schema, seed=1)
-                for p in prompts]
-    results = run_batch(chat, requests)
+    results = run_batch(chat, [city(p) for p in prompts])
     cache.close()
     for result in results:
         assert result.error is None, result
@@ -111,18 +124,32 @@ def test_nested_call_reuses_the_running_server(server):
 
 
 def test_open_models_serves_an_embedded_endpoint_from_the_running_server(server, tmp_path):
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["llm"] = {"cache_dir": str(tmp_path / "cache"),
-                  "endpoints": {"tiny": {"embedded": MODEL, "n_parallel": 2, "n_ctx": 2048}}}
-    raw["generate"]["endpoint"], raw["critique"]["judges"] = "tiny", ["tiny"]
-    params = Params.model_validate(raw)
+    params = _params(tmp_path)
     with open_models(params, ["tiny"], Ledger()) as models:
         assert models["tiny"].model_id == server.info.model_id
-        [result] = run_batch(models["tiny"], [ChatRequest([{"role": "user", "content": "Hi"}],
-                                                          max_tokens=8)])
-    assert result.error is None and result.text
+        [result] = run_batch(models["tiny"], [city("Name a city in Italy.")])
+    assert result.error is None and set(result.data) == {"city"}
     assert describe("tiny", params.llm.endpoints["tiny"])["server"] == "embedded llama.cpp (127.0.0.1)"
     assert healthy(server.info.base_url)  # reused, so not stopped by open_models
+
+
+def test_open_models_starts_an_embedded_server_only_on_a_cache_miss(tmp_path, monkeypatch):
+    servers = tmp_path / "servers"  # not the module server's: this one must start its own
+    monkeypatch.setenv("ASSAY_STATE_DIR", str(servers))
+    params = _params(tmp_path)
+    with open_models(params, ["tiny"], Ledger()) as models:
+        assert not servers.exists()  # nothing started before the first request
+        [first] = run_batch(models["tiny"], [city("Name a city in Spain.")])
+        state = servers / f"{MODEL}.json"
+        pid = json.loads(state.read_text())["pid"]
+        assert _running(pid)
+    assert first.error is None and not _running(pid) and not state.exists()
+    shutil.rmtree(servers)
+    ledger = Ledger()
+    with open_models(params, ["tiny"], ledger) as models:
+        [again] = run_batch(models["tiny"], [city("Name a city in Spain.")])
+    assert again.cached and again.data == first.data and ledger.totals()["cache_hits"] == 1
+    assert not servers.exists()  # a fully cached rerun started no server
 
 
 def test_exit_stops_the_process_and_removes_the_state_file(server):
