@@ -1,8 +1,10 @@
-"""critique: judge panel scores every sample against its cited chunks (see assay.critique)."""
+"""critique: judge panel + verifier + reward, orchestrated revisions (see assay.critique)."""
 
 import sys
 
-from assay.critique import critique
+from assay.critique import Models, critique
+from assay.critique.lessons import write_lessons
+from assay.critique.reward import make_reward
 from assay.llm import Ledger, open_models
 from assay.records import CHUNK_COLUMNS, SAMPLE_COLUMNS, read_table, write_table
 from assay.stage import Outcome, error_rate_failure, run_stage
@@ -12,15 +14,21 @@ def add_arguments(p):
     p.add_argument("--samples", default="data/generated/samples.parquet", help="samples (generate)")
     p.add_argument("--chunks", default="data/ingested/chunks.parquet", help="chunks (ingest)")
     p.add_argument("--out", default="data/critiqued/samples.parquet", help="judged samples to write")
+    p.add_argument("--lessons", default="data/critiqued/lessons.md", help="distilled failure modes to write")
 
 
 def body(args, params):
     samples = read_table(args.samples, SAMPLE_COLUMNS, "critique")
     chunks = read_table(args.chunks, CHUNK_COLUMNS, "critique")
     cfg, ledger = params.critique, Ledger()
-    with open_models(params, cfg.judges, ledger) as models:
-        judged, metrics = critique(samples, chunks, [models[j] for j in cfg.judges], cfg)
+    reviser = cfg.reviser or params.generate.endpoint
+    with open_models(params, cfg.endpoints(params.generate.endpoint), ledger) as m:
+        models = Models(judges=[m[j] for j in cfg.judges], reviser=m[reviser],
+                        reward=make_reward(cfg.reward, m, cfg.judges[0]),
+                        agent=m[cfg.orchestrator_endpoint] if cfg.orchestrator == "llm" else None)
+        judged, metrics, states = critique(samples, chunks, models, cfg)
     write_table(judged, args.out)
+    metrics["lessons"] = write_lessons(states, args.lessons)
     metrics |= ledger.flat()
     failure = error_rate_failure("judge calls", metrics["judge_errors"], metrics["judge_calls"],
                                  cfg.max_error_rate, f"judges {cfg.judges}")

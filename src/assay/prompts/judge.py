@@ -6,7 +6,7 @@ from typing import Any
 
 from assay.prompts import fence
 
-VERSION = "judge-2"
+VERSION = "judge-3"
 CRITERIA = ("correctness", "relevance", "quality")
 
 _SCORE = {"type": "integer", "minimum": 1, "maximum": 5}
@@ -41,28 +41,36 @@ SYSTEM = (
 
 TEMPLATE = """{source}
 
-SAMPLE TO REVIEW
-Question: {question}
-Answer: {answer}
+SAMPLE TO REVIEW (a conversation between a customer and the assistant)
+{conversation}
+
+Example of the care needed: if the SOURCE says "within 45 days" and the answer says "within 60
+days", that claim is NOT supported and correctness is at most 2. Length is not quality: a short
+exact answer beats a long vague one.
 
 Steps:
-1. List up to 4 factual claims of the answer; mark each supported=true only if the SOURCE states it
-   (a changed number, name, duration or condition is NOT supported).
+1. List up to 4 factual claims of the assistant; mark each supported=true only if the SOURCE
+   states it (a changed number, name, duration or condition is NOT supported).
 2. Scores from 1 to 5:
    correctness: 5 = every claim supported; 3 = minor unsupported detail; 1 = contradicts the SOURCE.
    relevance:   5 = a question a real customer asks, answered directly; 1 = off-topic.
-   quality:     5 = clear, complete, polite; 3 = understandable but thin; 1 = unusable.
+   quality:     5 = clear, complete, polite; 3 = understandable but thin; 1 = unusable or unsafe.
 3. A one-sentence rationale.
 
 Reply with JSON only: {{"claims": [{{"claim": "...", "supported": true}}], "correctness": n,
 "relevance": n, "quality": n, "rationale": "..."}}"""
 
 
+def render(messages: list[dict[str, str]]) -> str:
+    """The conversation as labelled turns (the system turn, if any, is left out)."""
+    names = {"user": "Customer", "assistant": "Assistant"}
+    return "\n".join(f"{names.get(m['role'], m['role'])}: {m['content']}" for m in messages
+                     if m["role"] in names)
+
+
 def build(source_text: str, messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Judge prompt for one sample (question = first user turn, answer = last assistant turn)."""
-    question = next((m["content"] for m in messages if m["role"] == "user"), "")
-    answer = next((m["content"] for m in reversed(messages) if m["role"] == "assistant"), "")
-    user = TEMPLATE.format(source=fence(source_text), question=question, answer=answer)
+    """Judge prompt for one sample: its cited source and the whole conversation."""
+    user = TEMPLATE.format(source=fence(source_text), conversation=render(messages))
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -1,0 +1,23 @@
+"""Critique: a judge panel with a deterministic grounding verifier and reward scores; an
+orchestrator routes consolidated feedback into revisions, up to `critique.max_rounds`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from assay.config import Critique
+from assay.critique.loop import Models, State, initial_states, run_rounds, to_frame
+from assay.critique.metrics import critique_metrics
+
+
+def critique(samples: pd.DataFrame, chunks: pd.DataFrame, models: Models,
+             cfg: Critique) -> tuple[pd.DataFrame, dict[str, Any], list[State]]:
+    """Run the loop over every parsed sample; returns (rows, metrics, final states)."""
+    states = initial_states(samples, chunks)
+    run_rounds(states, models, cfg)
+    return to_frame(samples, states), critique_metrics(states, len(samples), cfg.max_rounds), states
+
+
+__all__ = ["Models", "critique"]

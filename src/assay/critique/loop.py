@@ -1,0 +1,123 @@
+"""The critique loop: judge (panel + verifier + reward) -> orchestrate -> revise -> judge again,
+up to `critique.max_rounds`. Every round (scores, decision, feedback, revision) stays in the record.
+
+Columns in: SAMPLE_COLUMNS + chunks. Columns out: messages/evidence/evidence_ok (final version),
+critique (JSON: rounds, original_messages when revised), score (final aggregate), verdict
+(accept | reject | error), rounds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from assay.config import Critique
+from assay.critique import orchestrate, panel
+from assay.critique.reward import RewardScorer
+from assay.critique.verify import verify
+from assay.llm import ChatModel, ChatRequest, run_batch
+from assay.prompts import quote_in, revise
+
+
+@dataclass
+class Models:
+    judges: list[ChatModel]
+    reviser: ChatModel
+    reward: RewardScorer
+    agent: ChatModel | None = None
+
+
+@dataclass
+class State:
+    sample_id: str
+    source: str
+    messages: list[dict]
+    evidence: list[str]
+    evidence_ok: bool
+    original: list[dict]
+    rounds: list[dict] = field(default_factory=list)
+    verdict: str = "error"
+    score: float | None = None
+
+
+def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) -> list[dict[str, Any]]:
+    conversations, sources = [s.messages for s in states], [s.source for s in states]
+    per_judge = [panel.judge_all(m, conversations, sources, cfg, round_) for m in models.judges]
+    rewards = models.reward.score(conversations, sources)
+    out = []
+    for i, state in enumerate(states):
+        judgements = [p[i] for p in per_judge]
+        check = verify(state.messages, state.source, cfg.min_overlap) if cfg.verifier_weight > 0 else None
+        agg = panel.aggregate(judgements, check, cfg)
+        out.append({"round": round_, "judges": judgements, "verifier": check, "panel": agg,
+                    "aggregate": agg["aggregate"], "reward": rewards[i], "evidence_ok": state.evidence_ok})
+    return out
+
+
+def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Critique) -> list[str | None]:
+    """Apply revisions in place; per state None on success or the error."""
+    requests = [ChatRequest(messages=revise.build(s.source, s.messages, note), temperature=0.3,
+                            max_tokens=600, schema=revise.SCHEMA, schema_name="revision", seed=len(s.rounds),
+                            tag="revise") for s, note in zip(states, notes, strict=True)]
+    errors = []
+    for state, result in zip(states, run_batch(reviser, requests, desc="revise"), strict=True):
+        applied, error = (None, result.error) if result.error else revise.apply(state.messages, result.data)
+        if applied:
+            state.messages, state.evidence = applied["messages"], applied["evidence"]
+            state.evidence_ok = bool(state.evidence) and all(quote_in(e, state.source) for e in state.evidence)
+        errors.append(error)
+    return errors
+
+
+def run_rounds(states: list[State], models: Models, cfg: Critique) -> None:
+    """Judge, decide and revise until every state has a final verdict or rounds run out."""
+    active = [s for s in states]
+    for round_ in range(1, cfg.max_rounds + 1):
+        if not active:
+            return
+        summaries = _summaries(active, models, cfg, round_)
+        scored = [(s, m) for s, m in zip(active, summaries, strict=True) if m["aggregate"] is not None]
+        for state, summary in zip(active, summaries, strict=True):
+            state.rounds.append(summary)
+            state.score = summary["aggregate"]
+        decisions = orchestrate.decide_all([m for _, m in scored], round_, cfg, models.agent)
+        to_revise: list[tuple[State, str]] = []
+        for (state, summary), decision in zip(scored, decisions, strict=True):
+            summary["decision"] = decision
+            if decision["decision"] == "revise":
+                to_revise.append((state, decision["note"]))
+            else:
+                state.verdict = decision["decision"]
+        if not to_revise:
+            return
+        errors = _revise([s for s, _ in to_revise], [n for _, n in to_revise], models.reviser, cfg)
+        for (state, _), error in zip(to_revise, errors, strict=True):
+            state.rounds[-1]["revision_error"] = error
+            state.verdict = "reject" if error else state.verdict
+        active = [s for (s, _), e in zip(to_revise, errors, strict=True) if e is None]
+
+
+def initial_states(samples: pd.DataFrame, chunks: pd.DataFrame) -> list[State]:
+    text = dict(zip(chunks["chunk_id"], chunks["text"], strict=True))
+    todo = samples[samples["error"].isna()]
+    return [State(r.id, "\n\n".join(text.get(c, "") for c in r.seed_ids), list(r.messages), list(r.evidence),
+                  bool(r.evidence_ok), list(r.messages)) for r in todo.itertuples()]
+
+
+def to_frame(samples: pd.DataFrame, states: list[State]) -> pd.DataFrame:
+    """Samples with their final version and the critique columns."""
+    by_id = {s.sample_id: s for s in states}
+    out = samples.copy()
+    for col, get in (("messages", lambda s: s.messages), ("evidence", lambda s: s.evidence),
+                     ("evidence_ok", lambda s: s.evidence_ok)):
+        out[col] = [get(by_id[i]) if i in by_id else v for i, v in zip(out["id"], out[col], strict=True)]
+    records = [by_id.get(i) for i in out["id"]]
+    out["critique"] = [json.dumps({"rounds": s.rounds, "original_messages": s.original if s.messages != s.original
+                                   else None}, sort_keys=True, default=str) if s else "{}" for s in records]
+    out["score"] = [s.score if s and s.score is not None else float("nan") for s in records]
+    out["verdict"] = [s.verdict if s else "error" for s in records]
+    out["rounds"] = [len(s.rounds) if s else 0 for s in records]
+    return out
