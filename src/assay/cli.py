@@ -61,6 +61,20 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lessons(args: argparse.Namespace) -> int:
+    """Promote the last critique run's lessons into the next generation's prompts."""
+    import shutil
+    from pathlib import Path
+
+    source, target = Path(args.source), Path(args.target)
+    if not source.is_file():
+        raise AssayError(f"{source} does not exist: run the critique stage first (dvc repro critique)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    print(f"promoted {source} -> {target}; commit it, then `dvc repro` regenerates with these lessons")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="assay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("path")
     show.add_argument("-n", type=int, default=5)
     show.set_defaults(func=_show)
+    lessons = sub.add_parser("lessons", help="promote the critique run's lessons into generation prompts")
+    lessons.add_argument("action", choices=["promote"])
+    lessons.add_argument("--source", default="data/critiqued/lessons.md")
+    lessons.add_argument("--target", default="lessons/lessons.md")
+    lessons.set_defaults(func=_lessons)
     report = sub.add_parser("report", help="key metrics of the last run, one line per stage")
     report.add_argument("--metrics-dir", default="metrics")
     report.set_defaults(func=_report)
