@@ -1,12 +1,16 @@
-"""export: accepted samples -> Hugging Face dataset folder + card (see assay.export)."""
+"""export: accepted samples -> Hugging Face dataset folder + card, reports for MLflow and
+`dvc plots`, and an optional Hub push (see assay.export, assay.hub)."""
 
 import json
 import sys
 from pathlib import Path
 
-from assay.export import write_export
+import pandas as pd
+
+from assay.export import rejection_summary, sample_table, score_histogram, seed_hashes, write_export
 from assay.llm import describe
-from assay.records import CRITIQUE_COLUMNS, read_table
+from assay.records import CRITIQUE_COLUMNS, read_table, write_json
+from assay.release import git_commit, release_tag
 from assay.stage import Outcome, run_stage
 
 UPSTREAM = ("ingest", "generate", "critique", "filter")
@@ -14,20 +18,36 @@ UPSTREAM = ("ingest", "generate", "critique", "filter")
 
 def add_arguments(p):
     p.add_argument("--accepted", default="data/filtered/accepted.parquet", help="kept rows (filter)")
+    p.add_argument("--rejected", default="data/filtered/rejected.parquet", help="rejected rows (filter)")
+    p.add_argument("--seeds", default="data/seeds", help="seed folder (hashed into the card)")
     p.add_argument("--metrics-dir", default="metrics", help="where upstream stage metrics are")
     p.add_argument("--out", default="data/export", help="dataset folder to write")
+    p.add_argument("--reports", default="reports/export", help="scores.csv, samples.json, rejections.json")
 
 
 def body(args, params):
     accepted = read_table(args.accepted, CRITIQUE_COLUMNS, "export")
+    rejected = pd.read_parquet(args.rejected) if Path(args.rejected).is_file() else pd.DataFrame()
     stage_metrics = {s: json.loads((Path(args.metrics_dir) / f"{s}.json").read_text()) for s in UPSTREAM}
     used = dict.fromkeys([params.generate.endpoint, *params.critique.judges])
     models = [describe(n, params.llm.endpoints[n]) for n in used]
     e = params.export
+    lineage = {"git_commit": git_commit(), "seed_files": seed_hashes(args.seeds)}
     metrics = write_export(accepted, args.out, name=e.dataset_name, license=e.license,
                            description=e.description, params=params.model_dump(mode="json"),
-                           models=models, stage_metrics=stage_metrics)
-    return Outcome(metrics, artifacts=[Path(args.out) / "README.md"])
+                           models=models, stage_metrics=stage_metrics, splits=e.splits, lineage=lineage)
+    reports = Path(args.reports)
+    reports.mkdir(parents=True, exist_ok=True)
+    score_histogram(accepted, rejected).to_csv(reports / "scores.csv", index=False)
+    write_json({"rows": sample_table(args.out)}, reports / "samples.json")
+    write_json(rejection_summary(rejected), reports / "rejections.json")
+    if e.push_to_hub:
+        from assay.hub import push
+
+        metrics["hub.revision"] = push(args.out, e.hub_repo, private=e.private, tag=release_tag())
+    parquet = sorted(Path(args.out, "data").glob("*.parquet"))
+    return Outcome(metrics, artifacts=[Path(args.out) / "README.md", reports / "samples.json",
+                                       reports / "rejections.json", *parquet])
 
 
 if __name__ == "__main__":
