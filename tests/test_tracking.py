@@ -28,3 +28,26 @@ def test_tracking_failure_never_fails_the_stage(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "unknown-scheme://nowhere")
     assert tracking.log_stage("ingest", {"chunks": 1}, {}, "") is None
     assert "MLflow logging for stage ingest failed" in caplog.text
+
+
+@pytest.mark.integration
+def test_release_run_is_named_after_the_tag_and_logs_the_dataset_as_input(tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("ASSAY_RELEASE_TAG", "v7")
+    pd.DataFrame({"id": ["a", "b"], "score": [4.0, 5.0]}).to_parquet(tmp_path / "train-00000-of-00001.parquet")
+    (tmp_path / "samples.json").write_text("{}")
+    run_id = tracking.log_stage("export", {"rows": 2}, {}, "p", [tmp_path / "train-00000-of-00001.parquet",
+                                                                  tmp_path / "samples.json"])
+    client = mlflow.tracking.MlflowClient()
+    run = client.get_run(run_id)
+    assert [f.path for f in client.list_artifacts(run_id)] == ["samples.json"]
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "export-train" and dataset_input.tags[0].value == "train"
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.run_name == "v7" and parent.data.tags["assay.release"] == "v7"
+    found = tracking.find_run("v7")
+    assert found["run_name"] == "v7" and found["metrics"] == {"export.rows": 2.0}
+    assert tracking.find_run("v8") is None

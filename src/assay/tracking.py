@@ -2,8 +2,9 @@
 per stage.
 
 DVC runs each stage in its own process, so stages find their parent run by a key: the git commit,
-the params file content and the DVC experiment name. Stages of one `dvc repro` / `dvc exp run`
-share it; a changed param or commit starts a new parent. Default store: `sqlite:///mlflow.db` in
+the params file content, the DVC experiment name and the release tag. Stages of one `dvc repro` /
+`dvc exp run` share it; a changed param or commit starts a new parent. The parent is named after
+the git tag being released (or on HEAD), else the DVC experiment name. Default store: `sqlite:///mlflow.db` in
 the repository (artifacts in `mlartifacts/`); `MLFLOW_TRACKING_URI` overrides.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.records import content_hash
+from assay.release import release_tag
 
 log = logging.getLogger(__name__)
 EXPERIMENT = os.environ.get("ASSAY_MLFLOW_EXPERIMENT", "assay")
@@ -50,14 +52,15 @@ def _setup(mlflow) -> str:
 def _parent(mlflow, experiment_id: str, params: dict[str, Any], params_text: str) -> str:
     commit = _git("rev-parse", "HEAD") or "no-git"
     exp_name = os.environ.get("DVC_EXP_NAME", "")
-    key = content_hash(commit, params_text, exp_name)
+    release = release_tag()  # `assay release` names the tag before it exists
+    key = content_hash(commit, params_text, exp_name, release)
     found = mlflow.search_runs([experiment_id], filter_string=f"tags.`assay.pipeline_key` = '{key}'",
                                max_results=1, output_format="list")
     if found:
         return found[0].info.run_id
-    name = exp_name or _git("describe", "--tags", "--always", "--dirty") or "pipeline"
-    tags = {"assay.pipeline_key": key, "git.commit": commit, "dvc.exp_name": exp_name}
-    with mlflow.start_run(run_name=f"{name}-{key[:6]}", tags=tags) as run:
+    name = release or exp_name or f"{_git('describe', '--tags', '--always', '--dirty') or 'pipeline'}-{key[:6]}"
+    tags = {"assay.pipeline_key": key, "git.commit": commit, "dvc.exp_name": exp_name, "assay.release": release}
+    with mlflow.start_run(run_name=name, tags=tags) as run:
         flat = {k: str(v)[:500] for k, v in flatten(params).items()}
         items = list(flat.items())
         for start in range(0, len(items), 100):
@@ -65,10 +68,21 @@ def _parent(mlflow, experiment_id: str, params: dict[str, Any], params_text: str
     return run.info.run_id
 
 
+def _log_dataset(mlflow, stage: str, path: Path) -> None:
+    """A Parquet output as an MLflow dataset input (schema, digest, row count; source = the path)."""
+    import pandas as pd
+
+    split = path.name.split("-")[0]
+    dataset = mlflow.data.from_pandas(pd.read_parquet(path), source=str(path.resolve()),
+                                      name=f"{stage}-{split}")
+    mlflow.log_input(dataset, context=split)
+
+
 def log_stage(stage: str, metrics: dict[str, Any], params: dict[str, Any], params_text: str,
               artifacts: list[Path] | None = None) -> str | None:
     """Log one stage as a nested run; returns its run id, or None (with a warning) if MLflow
-    is unreachable: the stage's outputs and metrics file are still written."""
+    is unreachable: the stage's outputs and metrics file are still written. Parquet artifacts
+    are logged as dataset inputs (mlflow.data), other files as artifacts."""
     try:
         import mlflow
 
@@ -81,9 +95,38 @@ def log_stage(stage: str, metrics: dict[str, Any], params: dict[str, Any], param
             mlflow.set_tags({f"metric.{k}": str(v)[:500] for k, v in metrics.items() if k not in numeric})
             mlflow.set_tag("assay.stage", stage)
             for path in artifacts or []:
-                mlflow.log_artifact(str(path))
+                if Path(path).suffix == ".parquet":
+                    _log_dataset(mlflow, stage, Path(path))
+                else:
+                    mlflow.log_artifact(str(path))
             return run.info.run_id
     except Exception as exc:  # tracking must never cost the user their data
         log.warning("MLflow logging for stage %s failed (%s: %s); metrics/%s.json is still written",
                     stage, type(exc).__name__, exc, stage)
         return None
+
+
+def find_run(rev: str, commit: str = "") -> dict[str, Any] | None:
+    """The newest parent run for a release tag, DVC experiment name or git commit, with its
+    stages' metrics as `<stage>.<metric>`; None when there is none (or MLflow is unreachable)."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not Path("mlflow.db").is_file():
+        return None
+    try:
+        import mlflow
+
+        experiment_id = _setup(mlflow)
+        clauses = [f"tags.`assay.release` = '{rev}'", f"tags.`dvc.exp_name` = '{rev}'"]
+        clauses += [f"tags.`git.commit` = '{commit}'"] if commit else []
+        for clause in clauses:
+            runs = mlflow.search_runs([experiment_id], filter_string=clause, order_by=["start_time DESC"],
+                                      max_results=1, output_format="list")
+            if runs:
+                parent = runs[0]
+                children = mlflow.search_runs(
+                    [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+                    output_format="list")
+                metrics = {f"{c.info.run_name}.{k}": v for c in children for k, v in c.data.metrics.items()}
+                return {"run_id": parent.info.run_id, "run_name": parent.info.run_name, "metrics": metrics}
+    except Exception as exc:  # comparing must work without a tracking server
+        log.warning("MLflow lookup for %s failed (%s: %s)", rev, type(exc).__name__, exc)
+    return None
