@@ -1,4 +1,5 @@
-"""The `assay` command: serve an embedded model by hand, list models, inspect outputs."""
+"""The `assay` command: serve an embedded model by hand, list models, inspect outputs, release,
+pull and compare dataset versions."""
 
 from __future__ import annotations
 
@@ -75,6 +76,50 @@ def _lessons(args: argparse.Namespace) -> int:
     return 0
 
 
+def _release(args: argparse.Namespace) -> int:
+    from assay.release import release
+
+    commit = release(args.tag, push=not args.no_push)
+    print(f"released {args.tag} at {commit[:12]}; share it with `git push --follow-tags` "
+          f"(data is on the DVC remote{'' if not args.no_push else ': NOT pushed (--no-push)'})")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from assay.release import pull
+
+    print(f"{args.path} at {args.tag} -> {pull(args.tag, args.out, args.repo, args.path)}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from assay import tracking
+    from assay.release import format_compare, git, metrics_diff
+
+    runs = {rev: tracking.find_run(rev, git("rev-parse", f"{rev}^{{commit}}")) for rev in (args.rev_a, args.rev_b)}
+    print(format_compare(args.rev_a, args.rev_b, metrics_diff(args.rev_a, args.rev_b),
+                         {r: v for r, v in runs.items() if v}))
+    return 0
+
+
+def _add_version_commands(sub) -> None:
+    release = sub.add_parser("release", help="clean workspace -> dvc repro -> dvc push -> commit dvc.lock "
+                                             "+ metrics -> git tag TAG")
+    release.add_argument("tag", help="the version name, e.g. v1")
+    release.add_argument("--no-push", action="store_true", help="skip `dvc push` (no remote yet)")
+    release.set_defaults(func=_release)
+    pull = sub.add_parser("pull", help="fetch the exported dataset of a tag from the DVC remote (dvc get)")
+    pull.add_argument("tag")
+    pull.add_argument("--out", help="target folder (default: export-<tag>)")
+    pull.add_argument("--repo", default=".", help="git repository path or URL (default: this one)")
+    pull.add_argument("--path", default="data/export", help="DVC-tracked path to fetch")
+    pull.set_defaults(func=_pull)
+    compare = sub.add_parser("compare", help="metrics of two revisions side by side (dvc metrics diff + MLflow)")
+    compare.add_argument("rev_a")
+    compare.add_argument("rev_b")
+    compare.set_defaults(func=_compare)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="assay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="key metrics of the last run, one line per stage")
     report.add_argument("--metrics-dir", default="metrics")
     report.set_defaults(func=_report)
+    _add_version_commands(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

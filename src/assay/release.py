@@ -82,7 +82,8 @@ def release(tag: str, cwd: str | Path = ".", push: bool = True) -> str:
     _run("dvc", "repro", cwd=cwd, env=env, capture=False)
     if push:
         _run("dvc", "push", cwd=cwd, capture=False)
-    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=all", cwd=cwd).splitlines()]
+    status = _run("git", "status", "--porcelain", "-z", "--untracked-files=all", cwd=cwd).stdout
+    changed = [entry[3:] for entry in status.split("\0") if entry]
     wanted = {"dvc.lock", *git_tracked_outputs(cwd / "dvc.yaml")}
     paths = [p for p in changed if p in wanted or Path(p).name == ".gitignore"
              or any(p.startswith(f"{w.rstrip('/')}/") for w in wanted)]
