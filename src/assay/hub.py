@@ -22,7 +22,8 @@ def _api():
 
     if constants.HF_HUB_OFFLINE:
         raise AssayError("export.push_to_hub is true but HF_HUB_OFFLINE=1 is set (the Makefile sets it); "
-                         "run `HF_HUB_OFFLINE=0 dvc repro` or set push_to_hub: false")
+                         "run `HF_HUB_OFFLINE=0 assay release <tag>` (or `make release TAG=<tag> "
+                         "HF_HUB_OFFLINE=0`), or set push_to_hub: false")
     token = os.environ.get("HF_TOKEN")
     if not token:
         raise AssayError("export.push_to_hub is true but HF_TOKEN is not set; export HF_TOKEN=<a write "
