@@ -2,16 +2,22 @@
 
 LSH alone at 0.8 measured recall 0.79 / precision 0.89; a looser LSH band (0.7) followed by an
 exact Jaccard check of the shingle sets measured recall 0.97 / precision 1.00 (MEASURED.md).
+Signatures come from datasketch's `MinHash.bulk`; the LSH banding is done on the whole signature
+matrix with numpy (datasketch's per-record MinHashLSH insert/query was the slow part).
+Also: matching against reference texts (a previous version) and n-gram decontamination.
 """
 
 import hashlib
+import itertools
 import re
 import unicodedata
 from collections import defaultdict
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
 
-SCORER_VERSION = "dedup-1"
+SCORER_VERSION = "dedup-2"
 
 _PUNCT = re.compile(r"[^\w\s]|_")
 _SPACE = re.compile(r"\s+")
@@ -66,6 +72,44 @@ def _join_exact(normalised: list[str], groups: _UnionFind) -> list[int]:
     return list(first.values())
 
 
+def signatures(sets: list[set[str]], *, num_perm: int, seed: int) -> np.ndarray:
+    """MinHash signatures (datasketch `MinHash.bulk`), one row of `num_perm` values per set."""
+    if not sets:
+        return np.zeros((0, num_perm), dtype=np.uint64)
+    encoded = [[s.encode("utf-8") for s in shingle_set] for shingle_set in sets]
+    minhashes = MinHash.bulk(encoded, num_perm=num_perm, seed=seed)
+    return np.vstack([m.hashvalues for m in minhashes]).astype(np.uint64)
+
+
+def _band_keys(sig: np.ndarray, lsh_threshold: float) -> np.ndarray:
+    """One 64-bit key per (row, band): datasketch's optimal bands for the threshold, each band's
+    values folded by a fixed multiply-add (collisions only add candidates: each is verified)."""
+    bands, rows = _optimal_param(lsh_threshold, sig.shape[1], 0.5, 0.5)
+    weights = np.random.default_rng(0).integers(1, 2**63, size=rows, dtype=np.uint64) | 1
+    with np.errstate(over="ignore"):
+        return np.stack(
+            [(sig[:, b * rows : (b + 1) * rows] * weights).sum(axis=1) for b in range(bands)],
+            axis=1,
+        )
+
+
+def candidate_pairs(sig: np.ndarray, lsh_threshold: float) -> set[tuple[int, int]]:
+    """Row pairs (i < j) sharing at least one LSH band bucket."""
+    pairs: set[tuple[int, int]] = set()
+    if len(sig) < 2:
+        return pairs
+    keys = _band_keys(sig, lsh_threshold)
+    for band in keys.T:
+        order = np.argsort(band, kind="stable")
+        ranked = band[order]
+        starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+        ends = np.r_[starts[1:], len(ranked)]
+        for lo, hi in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+            members = sorted(order[lo:hi].tolist())
+            pairs.update(itertools.combinations(members, 2))
+    return pairs
+
+
 def _join_near(
     sets: dict[int, set[str]],
     groups: _UnionFind,
@@ -77,16 +121,10 @@ def _join_near(
 ) -> None:
     """Union texts whose LSH candidates pass the exact Jaccard check against `threshold`."""
     ids = list(sets)
-    encoded = [[s.encode("utf-8") for s in sets[i]] for i in ids]
-    minhashes = MinHash.bulk(encoded, num_perm=num_perm, seed=seed)
-    lsh = MinHashLSH(threshold=lsh_threshold, num_perm=num_perm)
-    with lsh.insertion_session() as session:
-        for i, minhash in zip(ids, minhashes, strict=True):
-            session.insert(i, minhash)
-    for i, minhash in zip(ids, minhashes, strict=True):
-        for j in lsh.query(minhash):
-            if j > i and jaccard(sets[i], sets[j]) >= threshold:
-                groups.union(i, j)
+    sig = signatures([sets[i] for i in ids], num_perm=num_perm, seed=seed)
+    for a, b in candidate_pairs(sig, lsh_threshold):
+        if jaccard(sets[ids[a]], sets[ids[b]]) >= threshold:
+            groups.union(ids[a], ids[b])
 
 
 def _representatives(groups: _UnionFind, n: int, quality: list[float] | None) -> list[int | None]:
@@ -141,3 +179,71 @@ def find_duplicates(
             seed=seed,
         )
     return _representatives(groups, len(texts), quality)
+
+
+def _exact_key(normalised: str) -> bytes:
+    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=16).digest()
+
+
+def match_reference(
+    texts: list[str],
+    reference: list[str],
+    *,
+    threshold: float = 0.8,
+    lsh_threshold: float = 0.7,
+    num_perm: int = 128,
+    ngram: int = 5,
+    seed: int = 1,
+) -> list[tuple[int, float] | None]:
+    """Per text, (index of its most similar reference text, Jaccard) when that text is an exact
+    (normalised) or near (shingle Jaccard >= `threshold`, LSH candidates) duplicate, else None.
+
+    Used against a previous exported version: a new version must not repeat an old one.
+    """
+    norm_t = [normalise(t) for t in texts]
+    norm_r = [normalise(r) for r in reference]
+    exact = {_exact_key(r): j for j, r in enumerate(norm_r)}
+    result: list[tuple[int, float] | None] = [
+        (exact[k], 1.0) if (k := _exact_key(t)) in exact else None for t in norm_t
+    ]
+    todo = [i for i, r in enumerate(result) if r is None]
+    if not todo or not reference:
+        return result
+    sets = [shingles(norm_t[i], ngram) for i in todo] + [shingles(r, ngram) for r in norm_r]
+    sig = signatures(sets, num_perm=num_perm, seed=seed)
+    for a, b in candidate_pairs(sig, lsh_threshold):
+        if a >= len(todo) or b < len(todo):  # keep (new text, reference) pairs only
+            continue
+        score, i, j = jaccard(sets[a], sets[b]), todo[a], b - len(todo)
+        if score >= threshold and (result[i] is None or score > result[i][1]):
+            result[i] = (j, score)
+    return result
+
+
+def containment_index(eval_texts: list[str], ngram: int) -> tuple[dict[str, list[int]], list[int]]:
+    """Inverted index n-gram -> eval item indices, and each item's n-gram count."""
+    index: dict[str, list[int]] = defaultdict(list)
+    sizes = []
+    for k, text in enumerate(eval_texts):
+        norm = normalise(text)
+        grams = shingles(norm, ngram) if norm else set()  # a blank item contaminates nothing
+        sizes.append(len(grams))
+        for gram in grams:
+            index[gram].append(k)
+    return index, sizes
+
+
+def contamination(texts: list[str], eval_texts: list[str], ngram: int = 8) -> list[tuple[int, float]]:
+    """Per text, (eval item index, containment) of the eval item it contains most: the share of
+    that item's word n-grams that occur in the text (1.0: the whole item is in the text).
+    (-1, 0.0) when no n-gram is shared. Exact, one hash lookup per n-gram."""
+    index, sizes = containment_index(eval_texts, ngram)
+    result = []
+    for text in texts:
+        hits: dict[int, int] = defaultdict(int)
+        for gram in shingles(normalise(text), ngram):
+            for k in index.get(gram, ()):
+                hits[k] += 1
+        best = max(hits, key=lambda k: (hits[k] / sizes[k], -k), default=-1)
+        result.append((best, hits[best] / sizes[best]) if best >= 0 else (-1, 0.0))
+    return result

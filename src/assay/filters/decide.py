@@ -1,0 +1,169 @@
+"""The one step that decides: thresholds from params applied to cached scores. Pure: no model
+runs here (a redaction whose re-check was not scored up front is scored through `recheck`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assay.config import Filter
+from assay.filters import dedup, embed, pii, rewrite
+from assay.filters.run import Scores
+from assay.records import messages_text
+
+Recheck = Callable[[list[str]], list[list[dict]]]
+
+
+def _pii_rules(messages: list[dict], findings: list[dict], cfg: Filter, scores: Scores,
+               recheck: Recheck) -> tuple[list[str], list[dict] | None, list[str]]:
+    """(reasons, redacted messages or None, redacted entities) for one row."""
+    p = cfg.pii
+    text = messages_text(messages)
+    hits = pii.flagged(text, findings, p.thresholds, p.threshold, p.allow)
+    drop = sorted({f["entity"] for f in hits if p.policy.get(f["entity"], p.default_policy) == "drop"})
+    if drop or not hits:
+        return [f"pii:{e}" for e in drop], None, []
+    redacted = pii.redact_messages(messages, hits)
+    new_text = messages_text(redacted)
+    found = scores.rechecks[new_text] if new_text in scores.rechecks else recheck([new_text])[0]
+    left = sorted({f["entity"] for f in pii.flagged(new_text, found, p.thresholds, p.threshold, p.allow)})
+    return [f"pii_after_redaction:{e}" for e in left], redacted, sorted({f["entity"] for f in hits})
+
+
+def _base_reasons(row: Any, toxicity: dict[str, float], domain: float | None, cfg: Filter) -> list[str]:
+    reasons = []
+    if isinstance(row.error, str):
+        reasons.append("generation_error")
+    elif row.verdict != "accept":
+        reasons.append(f"critique_{row.verdict}")
+    if not isinstance(row.error, str) and cfg.require_evidence and not row.evidence_ok:
+        reasons.append("evidence_not_in_chunk")
+    t = cfg.toxicity
+    reasons += sorted(f"toxic:{k}" for k, v in toxicity.items() if v >= t.thresholds.get(k, t.threshold))
+    if domain is not None and domain < cfg.domain.threshold:
+        reasons.append("off_domain")
+    return reasons
+
+
+def _domain(scores: Scores, cfg: Filter) -> list[float | None]:
+    if not cfg.domain.enabled or scores.vectors is None:
+        return [None] * len(scores.pii)
+    values = embed.domain_scores(scores.vectors, scores.chunk_vectors, cfg.domain.top_k)
+    return [round(float(v), 4) for v in values]
+
+
+def _against(texts: list[str], ids: list[str], alive: list[int], refs: tuple[list[str], list[str]],
+             cfg: Filter) -> dict[int, dict]:
+    """Rows (among `alive`) that repeat a reference text, with the reference id and Jaccard.
+    A reference row with the row's own id is the same sample re-exported, not a repeat."""
+    ref_texts, ref_ids = refs
+    d = cfg.dedup
+    found = dedup.match_reference([texts[i] for i in alive], ref_texts, threshold=d.threshold,
+                                  lsh_threshold=d.lsh_threshold, num_perm=d.num_perm, ngram=d.ngram)
+    return {alive[k]: {"id": ref_ids[m[0]], "jaccard": round(m[1], 4)}
+            for k, m in enumerate(found) if m is not None and ref_ids[m[0]] != ids[alive[k]]}
+
+
+def _contaminated(texts: list[str], alive: list[int], evals: tuple[list[str], list[str]],
+                  cfg: Filter) -> dict[int, dict]:
+    eval_texts, eval_ids = evals
+    if not eval_texts:
+        return {}
+    d = cfg.dedup
+    found = dedup.contamination([texts[i] for i in alive], eval_texts, d.contamination_ngram)
+    return {alive[k]: {"id": eval_ids[j], "containment": round(c, 4)}
+            for k, (j, c) in enumerate(found) if j >= 0 and c >= d.contamination_threshold}
+
+
+def _duplicates(texts: list[str], samples: pd.DataFrame, alive: list[int], scores: Scores,
+                cfg: Filter) -> tuple[dict[int, str], dict[int, str]]:
+    """(near-duplicates, semantic duplicates) among `alive`: row -> id of the kept row."""
+    d, ids = cfg.dedup, samples["id"].tolist()
+    quality = [float(samples["score"].iloc[i]) for i in alive]
+    reps = dedup.find_duplicates([texts[i] for i in alive], quality, threshold=d.threshold,
+                                 lsh_threshold=d.lsh_threshold, num_perm=d.num_perm, ngram=d.ngram)
+    near = {alive[k]: ids[alive[r]] for k, r in enumerate(reps) if r is not None}
+    semantic: dict[int, str] = {}
+    rest = [i for i in alive if i not in near]
+    if d.semantic.enabled and scores.vectors is not None and rest:
+        sem = embed.semantic_duplicates(scores.vectors[rest], [float(samples["score"].iloc[i]) for i in rest],
+                                        d.semantic.threshold)
+        semantic = {rest[k]: ids[rest[r]] for k, r in enumerate(sem) if r is not None}
+    return near, semantic
+
+
+def _rewrite_problems(entry: dict, cfg: Filter) -> list[str]:
+    """Why a rewrite may not replace the original: lost facts, PII, toxicity, LLM says different."""
+    if entry.get("error"):
+        return ["rewrite_failed"]
+    problems = rewrite.meaning_problems(entry["original"], entry["answer"])
+    p, t = cfg.pii, cfg.toxicity
+    problems += [f"pii:{f['entity']}" for f in pii.flagged(entry["text"], entry["pii"], p.thresholds, p.threshold, p.allow)]
+    problems += [f"toxic:{k}" for k, v in entry["toxicity"].items() if v >= t.thresholds.get(k, t.threshold)]
+    return problems + (["not_equivalent"] if entry["same_facts"] is False else [])
+
+
+def _apply_rewrites(messages: list[list[dict]], reasons: list[list[str]], info: list[dict],
+                    scores: Scores, cfg: Filter) -> None:
+    """Replace the answer of each kept row whose rewrite passes every re-check; record the rest."""
+    for i, entry in enumerate(scores.rewrites):
+        if entry is None or reasons[i] or info[i]["redacted"]:
+            continue  # rewrites were made from the unredacted text: never applied over a redaction
+        problems = _rewrite_problems(entry, cfg)
+        info[i]["rewrite"] = {"status": "rejected" if problems else "applied", "problems": problems,
+                              "original": entry["original"]}
+        if not problems:
+            messages[i] = rewrite.with_answer(messages[i], entry["answer"])
+
+
+def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
+           refs: tuple[list[str], list[str]] = ([], []),
+           evals: tuple[list[str], list[str]] = ([], [])) -> pd.DataFrame:
+    """Apply every rule; return samples with (possibly redacted or rewritten) `messages`, `filter`
+    and `reasons`. Dedup rules run over the rows that pass every other rule, in the order:
+    contamination, previous versions, near-duplicates, semantic duplicates; each keeps the
+    best-scored representative."""
+    domain = _domain(scores, cfg)
+    messages, reasons, info = [], [], []
+    for i, row in enumerate(samples.itertuples()):
+        base = _base_reasons(row, scores.toxicity[i], domain[i], cfg)
+        pii_reasons, redacted, entities = _pii_rules(list(row.messages), scores.pii[i], cfg, scores, recheck)
+        messages.append(redacted if redacted is not None and not pii_reasons else list(row.messages))
+        reasons.append(base + pii_reasons)
+        info.append({"pii": scores.pii[i], "toxicity": scores.toxicity[i], "domain": domain[i],
+                     "redacted": entities, "duplicate_of": None})
+    texts = [messages_text(m) for m in messages]
+    ids = samples["id"].tolist()
+    alive = [i for i, r in enumerate(reasons) if not r]
+    for reason, key, found in (("contaminated", "contamination", _contaminated(texts, alive, evals, cfg)),
+                               ("duplicate_of_previous", "previous", _against(texts, ids, alive, refs, cfg))):
+        for i, detail in found.items():
+            reasons[i].append(reason)
+            info[i][key] = detail
+        alive = [i for i in alive if i not in found]
+    near, semantic = _duplicates(texts, samples, alive, scores, cfg)
+    for reason, found in (("duplicate", near), ("semantic_duplicate", semantic)):
+        for i, rep in found.items():
+            reasons[i].append(reason)
+            info[i]["duplicate_of"] = rep
+    _apply_rewrites(messages, reasons, info, scores, cfg)
+    out = samples.copy()
+    out["messages"] = messages
+    out["filter"] = [json.dumps(x, sort_keys=True) for x in info]
+    out["reasons"] = reasons
+    return out
+
+
+def domain_summary(decided: pd.DataFrame) -> dict[str, float]:
+    """Distribution of domain scores (min, p10, p50, p90, max, mean) over rows that have one."""
+    values = [v for v in (json.loads(f).get("domain") for f in decided["filter"]) if v is not None]
+    if not values:
+        return {}
+    q = np.percentile(values, [0, 10, 50, 90, 100])
+    names = ("min", "p10", "p50", "p90", "max")
+    return {**{f"domain.{n}": round(float(v), 4) for n, v in zip(names, q, strict=True)},
+            "domain.mean": round(float(np.mean(values)), 4)}

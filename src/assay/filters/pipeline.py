@@ -1,0 +1,50 @@
+"""The whole filter step for the stage: references, scores (cached), decision, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from assay.config import Params
+from assay.filters import pii_eval, rewrite, sources
+from assay.filters.decide import decide
+from assay.filters.report import metrics
+from assay.filters.run import pii_scorer, score
+from assay.filters.scores import ScoreCache
+
+
+def _rewriter(params: Params, ledger: Any):
+    """assay.filters.rewrite bound to the endpoint in params (server starts on a cache miss)."""
+    from assay.llm import open_models
+
+    cfg = params.filter
+
+    def run(samples: pd.DataFrame, analyze, toxic) -> list[dict | None]:
+        name = str(cfg.rewrite.endpoint)
+        with open_models(params, [name], ledger) as models:
+            return rewrite.rewrite(samples, cfg, models[name], analyze, toxic)
+
+    return run
+
+
+def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params,
+               cache: ScoreCache) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Decided samples (`messages` possibly redacted or rewritten, `filter`, `reasons`) and the
+    stage metrics. Reference files are read before anything is written, so the previous export
+    can be listed in `filter.dedup.against` although this run's export will replace it."""
+    from assay.llm import Ledger
+
+    cfg, ledger = params.filter, Ledger()
+    refs = sources.load_texts(cfg.dedup.against)
+    evals = sources.load_texts(cfg.dedup.eval_sets)
+    scores = score(samples, chunks, cfg, cache, _rewriter(params, ledger) if cfg.rewrite.enabled else None)
+    decided = decide(samples, scores, cfg, pii_scorer(cfg, cache), refs, evals)
+    out = metrics(decided, scores.toxicity_backend, cache)
+    out |= {"dedup.against_rows": len(refs[0]), "dedup.eval_rows": len(evals[0])}
+    if cfg.pii.eval_samples:
+        data = pii_eval.labelled_set(cfg.pii.eval_samples, params.seed)
+        out |= pii_eval.evaluate(data, pii_scorer(cfg, cache), cfg.pii)
+    if cfg.rewrite.enabled:
+        out |= ledger.flat("rewrite_llm")
+    return decided, out

@@ -1,0 +1,44 @@
+"""The filter stage's flat metrics: counts per reason, dedup ratio, domain-score distribution,
+toxicity flags, redactions, rewrites and the score cache's hits and misses."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from assay.filters.decide import domain_summary
+from assay.filters.scores import ScoreCache
+
+DUPLICATE_REASONS = ("duplicate", "semantic_duplicate", "duplicate_of_previous", "contaminated")
+
+
+def _dedup_ratio(reasons: pd.Series) -> dict[str, float]:
+    """Share of the rows that reached dedup (no other reason) that a dedup rule removed."""
+    reached = [rs for rs in reasons if all(r in DUPLICATE_REASONS for r in rs)]
+    removed = sum(1 for rs in reached if rs)
+    return {"dedup.candidates": len(reached), "dedup.removed": removed,
+            "dedup.ratio": round(removed / max(1, len(reached)), 4)}
+
+
+def metrics(decided: pd.DataFrame, toxicity_backend: str, cache: ScoreCache) -> dict[str, Any]:
+    """One flat dict for metrics/filter.json."""
+    reasons = decided["reasons"]
+    counts = Counter(r.split(":")[0] for rs in reasons for r in rs)
+    detail = Counter(r for rs in reasons for r in rs if ":" in r)
+    info = [json.loads(f) for f in decided["filter"]]
+    kept = int(sum(not r for r in reasons))
+    rewrites = Counter(x.get("rewrite", {}).get("status", "none") for x in info)
+    return {
+        "input": len(decided), "accepted": kept, "rejected": len(decided) - kept,
+        "accept_rate": round(kept / max(1, len(decided)), 4),
+        "toxicity_backend": toxicity_backend,
+        "pii.redacted_rows": sum(1 for x, rs in zip(info, reasons, strict=True) if x["redacted"] and not rs),
+        **{f"rewrite.{k}": v for k, v in sorted(rewrites.items()) if k != "none"},
+        "score_cache.hits": cache.hits, "score_cache.misses": cache.misses,
+        **_dedup_ratio(reasons), **domain_summary(decided),
+        **{f"reason.{k}": v for k, v in sorted(counts.items())},
+        **{f"reason_detail.{k}": v for k, v in sorted(detail.items())},
+    }
