@@ -1,12 +1,18 @@
 """Seed documents -> cleaned, section-aware, content-hashed chunks.
 
-Loaders turn a file into (section title, text) pieces; the chunker packs paragraphs of a piece
-into windows of about `chunk_tokens` tokens with `overlap_tokens` carried over. Bad files are
-skipped with a counted reason, never a crash; an empty seed folder is an error.
+Loaders turn a file into (section title, text, kind) pieces; kind is prose | ticket | chat |
+api_operation | workflow, so that generation can choose task kinds per chunk. The chunker packs
+paragraphs of a piece into windows of about `chunk_tokens` tokens with `overlap_tokens` carried
+over; a ticket, a chat and an API operation are one chunk each, and a workflow (numbered steps)
+stays whole up to `workflow_max_tokens`, else splits between steps. Bad files (empty, oversized,
+binary, undecodable, unreadable PDF, a CSV without rows, YAML/JSON that is not an OpenAPI spec)
+are skipped with a counted reason, never a crash; an empty seed folder is an error.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
@@ -16,15 +22,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from bs4 import BeautifulSoup
 
+from assay import openapi
 from assay.config import Ingest
 from assay.errors import AssayError
 from assay.records import content_hash
 
 log = logging.getLogger(__name__)
-Piece = tuple[str, str]  # (section title, text)
+Piece = tuple[str, str, str]  # (section title, text, kind)
+KINDS = ("prose", "ticket", "chat", "api_operation", "workflow")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_STEP = re.compile(r"^\s*(\d{1,2})[.)]\s+\S")
+_NEGATED_INTRO = re.compile(r"\b(not|never|avoid)\b", re.IGNORECASE)
 
 
 class SkipFile(Exception):
@@ -42,9 +53,20 @@ def clean(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+def section_kind(text: str) -> str:
+    """'workflow' for a section with a numbered procedure (3+ steps, not a list of prohibitions
+    such as 'agents must not: 1. ...'), else 'prose'."""
+    lines = text.splitlines()
+    steps = [i for i, line in enumerate(lines) if _STEP.match(line)]
+    if len(steps) < 3:
+        return "prose"
+    intro = next((lines[i] for i in range(steps[0] - 1, -1, -1) if lines[i].strip()), "")
+    return "prose" if _NEGATED_INTRO.search(intro) else "workflow"
+
+
 def load_markdown(text: str, title: str) -> list[Piece]:
     """Split at headings; the section title is the heading path (e.g. 'Setup > Wiring')."""
-    pieces: list[Piece] = []
+    pieces: list[tuple[str, str]] = []
     path: list[str] = []
     body: list[str] = []
     for line in text.splitlines():
@@ -57,7 +79,8 @@ def load_markdown(text: str, title: str) -> list[Piece]:
         else:
             body.append(line)
     pieces.append((" > ".join(path) or title, "\n".join(body)))
-    return [(sec, clean(txt)) for sec, txt in pieces if clean(txt)]
+    cleaned = [(sec, clean(txt)) for sec, txt in pieces]
+    return [(sec, txt, section_kind(txt)) for sec, txt in cleaned if txt]
 
 
 def load_html(text: str, title: str) -> list[Piece]:
@@ -86,6 +109,14 @@ def _render_record(obj: dict[str, Any]) -> str:
     return "\n".join(f"{k}: {v}" for k, v in obj.items() if isinstance(v, str | int | float))
 
 
+def record_piece(obj: dict[str, Any], fallback: str) -> Piece:
+    """One ticket or chat record -> (its id, rendered text, 'chat' | 'ticket' | 'prose')."""
+    name = obj.get("ticket_id") or obj.get("conversation_id") or obj.get("id") or fallback
+    kind = ("chat" if isinstance(obj.get("turns"), list) else
+            "ticket" if "customer_message" in obj else "prose")
+    return str(name), clean(_render_record(obj)), kind
+
+
 def load_jsonl(text: str, title: str) -> list[Piece]:
     """One piece per record (ticket, chat); invalid lines are logged with their line number."""
     pieces = []
@@ -98,23 +129,96 @@ def load_jsonl(text: str, title: str) -> list[Piece]:
             log.warning("%s:%d: invalid JSON line skipped (%s)", title, lineno, exc.msg)
             continue
         if isinstance(obj, dict):
-            name = obj.get("ticket_id") or obj.get("conversation_id") or obj.get("id") or f"record {lineno}"
-            pieces.append((str(name), clean(_render_record(obj))))
+            pieces.append(record_piece(obj, f"record {lineno}"))
     return [p for p in pieces if p[1]]
 
 
+def load_csv(text: str, title: str) -> list[Piece]:
+    """Tickets or chats as CSV. One row per ticket (customer_message, agent_reply, ...), or one
+    row per chat turn (conversation_id, role, text), grouped into one chat per conversation."""
+    try:
+        rows = [r for r in csv.DictReader(io.StringIO(text)) if any((v or "").strip() for v in r.values())]
+    except csv.Error as exc:
+        raise SkipFile("invalid_csv") from exc
+    if not rows or None in rows[0]:
+        raise SkipFile("invalid_csv")  # no data rows, or rows longer than the header
+    if {"conversation_id", "role", "text"} <= set(rows[0]):
+        chats: dict[str, list[dict[str, str]]] = {}
+        for row in rows:
+            chats.setdefault(row["conversation_id"], []).append({"role": row["role"], "text": row["text"]})
+        pieces = [record_piece({"conversation_id": cid, "turns": turns}, cid) for cid, turns in chats.items()]
+    else:
+        pieces = [record_piece({k: v for k, v in r.items() if v}, f"row {i}") for i, r in enumerate(rows, 2)]
+    return [p for p in pieces if p[1]]
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: `off`, `on`, `yes`, `no` stay strings (an enum value `off` is not False)."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
+def load_openapi(text: str, title: str) -> list[Piece]:
+    """An OpenAPI spec (yaml or json): the spec's description as prose, then one api_operation
+    piece per operation. Other YAML/JSON is skipped ('not_openapi'); a parse error 'invalid_spec'."""
+    try:
+        doc = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise SkipFile("invalid_spec") from exc
+    if not openapi.is_spec(doc):
+        raise SkipFile("not_openapi")
+    head = openapi.overview(doc)
+    pieces = [(head[0], clean(head[1]), "prose")] if head else []
+    return pieces + [(sec, txt, "api_operation") for sec, txt in openapi.operations(doc)]
+
+
+def load_pdf(data: bytes, title: str) -> list[Piece]:
+    """Text of each page (pypdf), one piece per page titled 'p.N'. Encrypted, unreadable or
+    image-only PDFs are skipped with the reason."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise SkipFile("encrypted_pdf")
+        pages = [clean(page.extract_text() or "") for page in reader.pages]
+    except SkipFile:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise SkipFile("invalid_pdf") from exc
+    if not any(pages):
+        raise SkipFile("no_text")  # scanned pages: OCR is out of scope
+    return [(f"{title} p.{n}", text, section_kind(text)) for n, text in enumerate(pages, 1) if text]
+
+
 LOADERS = {".md": load_markdown, ".markdown": load_markdown, ".txt": load_markdown,
-           ".html": load_html, ".htm": load_html, ".jsonl": load_jsonl}
+           ".html": load_html, ".htm": load_html, ".jsonl": load_jsonl, ".csv": load_csv,
+           ".yaml": load_openapi, ".yml": load_openapi, ".json": load_openapi, ".pdf": load_pdf}
+BINARY = {".pdf"}  # loaders that take bytes
 
 
-def read_text(path: Path, max_bytes: int) -> str:
-    """Decoded text of a seed file, or SkipFile with the reason."""
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, or SkipFile('empty' | 'oversized' | 'unreadable')."""
     size = path.stat().st_size
     if size == 0:
         raise SkipFile("empty")
     if size > max_bytes:
         raise SkipFile("oversized")
-    data = path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise SkipFile("unreadable") from None
+
+
+def read_text(path: Path, max_bytes: int) -> str:
+    """Decoded text of a seed file, or SkipFile with the reason."""
+    data = read_bytes(path, max_bytes)
     if b"\x00" in data[:8192]:
         raise SkipFile("binary")
     try:
@@ -141,20 +245,57 @@ def _windows(paragraphs: list[str], budget: int, overlap: int) -> Iterator[str]:
         yield " ".join(words)
 
 
+def _steps(text: str) -> list[str]:
+    """A workflow's units: the intro paragraphs, then one unit per numbered step (with its
+    continuation lines), so that a split never falls inside a step."""
+    units: list[str] = []
+    for line in text.splitlines():
+        if not units or _STEP.match(line) or (not line.strip() and not _STEP.match(units[-1])):
+            units.append(line)
+        else:
+            units[-1] += "\n" + line
+    return [u.strip() for u in units if u.strip()]
+
+
+def _piece_windows(text: str, kind: str, cfg: Ingest) -> Iterator[str]:
+    if kind in ("ticket", "chat", "api_operation"):
+        yield text  # one record / one operation is one chunk, whatever its size
+    elif kind == "workflow":
+        yield from _windows(_steps(text), max(cfg.chunk_tokens, cfg.workflow_max_tokens), 0)
+    else:
+        yield from _windows([p for p in re.split(r"\n\s*\n", text) if p.strip()],
+                            cfg.chunk_tokens, cfg.overlap_tokens)
+
+
 def chunk_pieces(source: str, pieces: list[Piece], cfg: Ingest) -> list[dict[str, Any]]:
-    """Chunk rows for one file, positions counted across the file."""
+    """Chunk rows (CHUNK_COLUMNS) for one file, positions counted across the file."""
     rows = []
-    for section, text in pieces:
-        paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
-        for window in _windows(paragraphs, cfg.chunk_tokens, cfg.overlap_tokens):
+    for section, text, kind in pieces:
+        for window in _piece_windows(text, kind, cfg):
             body = re.sub(r" *\n *", "\n", window).strip()
             if len(body) < cfg.min_chunk_chars:
                 continue
             digest = content_hash(body)
             rows.append({"chunk_id": content_hash(source, section, len(rows), digest), "source": source,
                          "section": section, "position": len(rows), "text": body,
-                         "n_tokens": approx_tokens(body), "content_hash": digest})
+                         "n_tokens": approx_tokens(body), "content_hash": digest, "kind": kind})
     return rows
+
+
+def load_file(path: Path, suffix: str, max_bytes: int) -> list[Piece]:
+    """A seed file's pieces by its loader; SkipFile with the counted reason when it is unusable
+    (a loader's unexpected failure on a bad file is counted as 'unparsable', never a crash)."""
+    if suffix in BINARY:
+        data: bytes | str = read_bytes(path, max_bytes)
+    else:
+        data = read_text(path, max_bytes)
+    try:
+        return LOADERS[suffix](data, path.stem)
+    except SkipFile:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end the stage
+        log.warning("%s: loader failed: %s: %s", path.name, type(exc).__name__, exc)
+        raise SkipFile("unparsable") from exc
 
 
 def ingest(seed_dir: str | Path, cfg: Ingest) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -162,7 +303,8 @@ def ingest(seed_dir: str | Path, cfg: Ingest) -> tuple[list[dict[str, Any]], dic
     root = Path(seed_dir)
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
-        raise AssayError(f"{root}: no seed files found; put your documents (md, txt, html, jsonl) there")
+        raise AssayError(f"{root}: no seed files found; put your documents there "
+                         f"({', '.join(sorted(LOADERS))})")
     rows: list[dict[str, Any]] = []
     skipped: Counter[str] = Counter()
     for path in files:
@@ -173,15 +315,17 @@ def ingest(seed_dir: str | Path, cfg: Ingest) -> tuple[list[dict[str, Any]], dic
             log.info("%s: skipped (unsupported type %s)", rel, suffix or "none")
             continue
         try:
-            text = read_text(path, int(cfg.max_file_mb * 1024 * 1024))
+            pieces = load_file(path, suffix, int(cfg.max_file_mb * 1024 * 1024))
         except SkipFile as reason:
             skipped[str(reason)] += 1
             log.warning("%s: skipped (%s)", rel, reason)
             continue
-        rows += chunk_pieces(rel, LOADERS[suffix](text, path.stem), cfg)
+        rows += chunk_pieces(rel, pieces, cfg)
     if not rows:
         raise AssayError(f"{root}: {len(files)} files but no usable text (skipped: {dict(skipped)})")
     metrics = {"files": len(files), "files_used": len(files) - sum(skipped.values()), "chunks": len(rows),
                "tokens": sum(r["n_tokens"] for r in rows), "skipped": sum(skipped.values())}
     metrics |= {f"skipped.{k}": v for k, v in sorted(skipped.items())}
+    kinds = Counter(r["kind"] for r in rows)
+    metrics |= {f"kind.{k}": kinds.get(k, 0) for k in KINDS}
     return rows, metrics

@@ -1,6 +1,7 @@
 """The record schema shared by all stages, and atomic read/write helpers.
 
-Chunks (ingest): chunk_id, source, section, position, text, n_tokens, content_hash.
+Chunks (ingest): chunk_id, source, section, position, text, n_tokens, content_hash, kind
+(prose | ticket | chat | api_operation | workflow).
 Samples (generate ->): id, task, messages [{role, content}], seed_ids [chunk_id], evidence [str],
 evidence_ok, generation (JSON), error, raw; critique adds critique (JSON), score, verdict;
 filter adds filter (JSON), reasons [str]. Free-form nested fields are JSON strings so that the
@@ -21,7 +22,7 @@ import pandas as pd
 
 from assay.errors import AssayError
 
-CHUNK_COLUMNS = ["chunk_id", "source", "section", "position", "text", "n_tokens", "content_hash"]
+CHUNK_COLUMNS = ["chunk_id", "source", "section", "position", "text", "n_tokens", "content_hash", "kind"]
 SAMPLE_COLUMNS = ["id", "task", "messages", "seed_ids", "evidence", "evidence_ok", "generation", "error", "raw"]
 CRITIQUE_COLUMNS = [*SAMPLE_COLUMNS, "critique", "score", "verdict"]
 
