@@ -286,11 +286,12 @@ def test_ledger_flat_keys_totals_and_cost(serve, make_chat):
     flat = chat.ledger.flat()
     per = ("calls", "cache_hits", "errors", "completion_tokens", "cost_usd")
     totals = ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens", "cost_usd", "seconds")
-    assert set(flat) == ({f"llm.{k}" for k in totals}
+    assert set(flat) == ({f"llm.{k}" for k in totals} | {"llm.stub.error.HTTP_400"}
                          | {f"llm.stub.{tag}.{k}" for tag in ("gen", "judge") for k in per})
     assert {k: flat[f"llm.stub.gen.{k}"] for k in per} == {
         "calls": 2, "cache_hits": 0, "errors": 0, "completion_tokens": 500, "cost_usd": 0.008}
     assert flat["llm.stub.judge.errors"] == 1 and flat["llm.stub.judge.calls"] == 2
+    assert flat["llm.stub.error.HTTP_400"] == 1  # errors by kind, per endpoint
     assert (flat["llm.calls"], flat["llm.errors"], flat["llm.cost_usd"]) == (4, 1, 0.008)
     assert flat["llm.cache_hits"] == 1 and flat["llm.seconds"] > 0
     assert set(chat.ledger.flat("x")) == {k.replace("llm.", "x.", 1) for k in flat}
@@ -306,7 +307,8 @@ def test_cost_is_per_million_tokens(serve, make_chat):
 
 def _params(tmp_path: Path, endpoint: dict) -> Params:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["llm"] = {"cache_dir": str(tmp_path / "cache"), "endpoints": {"remote": endpoint}}
+    raw["llm"] = {"cache_dir": str(tmp_path / "cache"),  # the others stay: params may refer to them
+                  "endpoints": raw["llm"]["endpoints"] | {"remote": endpoint}}
     raw["generate"]["endpoint"] = "remote"
     raw["critique"]["judges"] = ["remote"]
     return Params.model_validate(raw)

@@ -11,6 +11,7 @@ lists. Stages add columns and never rename them.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -34,11 +35,19 @@ def content_hash(*parts: Any, length: int = 16) -> str:
 
 
 def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a hidden temp file beside `path`, then rename over it: readers see the old file or
+    the complete new one, never half. A failed write (disk full) raises AssayError naming the
+    path and leaves the old file as it was; temp files of killed writers are removed."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp*"):
+        stale.unlink(missing_ok=True)  # a writer killed mid-write (kill -9) left it behind
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
-        os.replace(tmp, path)  # readers see the old file or the complete new one, never half
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise AssayError(f"{path}: could not write ({exc.strerror or exc}); free space or fix permissions "
+                         f"there, then rerun (the previous {path.name} is unchanged)") from exc
     finally:
         tmp.unlink(missing_ok=True)
 

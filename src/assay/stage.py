@@ -32,7 +32,8 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
               argv: list[str] | None = None) -> int:
     """Parse args, load params, run `body`, write metrics/<name>.json, log to MLflow.
 
-    Exit codes: 0 ok, 1 stage failed (e.g. error rate above the limit), 2 bad input or config."""
+    Exit codes: 0 ok, 1 stage failed (e.g. error rate above the limit; the message adds the
+    failed calls by endpoint and error kind), 2 bad input, config or environment (disk full)."""
     parser = argparse.ArgumentParser(prog=f"stages/{name}.py")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--metrics", default=f"metrics/{name}.json", help="metrics JSON to write")
@@ -45,19 +46,36 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
     try:
         params = load_params(args.params)
         outcome = body(args, params)
+        write_json(outcome.metrics, args.metrics)
     except AssayError as exc:
         print(f"assay {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    write_json(outcome.metrics, args.metrics)
+    except OSError as exc:  # disk full, permissions, a vanished folder: the environment, not a bug
+        print(f"assay {name}: error: {exc}; fix the cause and rerun (outputs are written atomically: "
+              f"the previous ones are unchanged)", file=sys.stderr)
+        return 2
     if not args.no_mlflow:
         from assay import tracking
 
         text = Path(args.params).read_text(encoding="utf-8")
         tracking.log_stage(name, outcome.metrics, yaml.safe_load(text), text, outcome.artifacts)
     if outcome.failure:
-        print(f"assay {name}: failed: {outcome.failure}", file=sys.stderr)
+        counts = error_counts(outcome.metrics)
+        print(f"assay {name}: failed: {outcome.failure}" + (f"; errors by kind: {counts}" if counts else ""),
+              file=sys.stderr)
         return 1
     return 0
+
+
+def error_counts(metrics: dict[str, Any]) -> str:
+    """"endpoint 'a': InternalServerError 12, unparsable_output 1" from the ledger's
+    `llm.<endpoint>.error.<kind>` metrics (empty when no call failed)."""
+    per: dict[str, list[str]] = {}
+    for key, count in sorted(metrics.items()):
+        endpoint, sep, kind = key.removeprefix("llm.").partition(".error.")
+        if key.startswith("llm.") and sep and count:
+            per.setdefault(endpoint, []).append(f"{kind} {int(count)}")
+    return "; ".join(f"endpoint '{e}': {', '.join(kinds)}" for e, kinds in per.items())
 
 
 def error_rate_failure(what: str, errors: int, total: int, limit: float, where: str) -> str | None:

@@ -6,23 +6,29 @@ task per request is created up front: memory stays flat for any dataset size."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 
 from tqdm import tqdm
 
 from assay.llm.client import ChatModel, ChatRequest, ChatResult
 
 
-async def _run(model: ChatModel, requests: list[ChatRequest], desc: str) -> list[ChatResult]:
-    results: list[ChatResult | None] = [None] * len(requests)
-    queue = iter(enumerate(requests))
-    bar = tqdm(total=len(requests), desc=desc, unit="call", dynamic_ncols=True, mininterval=1.0)
+async def _run(model: ChatModel, requests: Iterable[ChatRequest], desc: str) -> list[ChatResult]:
+    results: list[ChatResult | None] = []
+    queue = enumerate(requests)  # lazy: a generator of requests is never materialised
+    cached = 0
+    bar = tqdm(total=len(requests) if isinstance(requests, Sized) else None, desc=desc, unit="call",
+               dynamic_ncols=True, mininterval=1.0)
 
     async def worker() -> None:
+        nonlocal cached
         for index, request in queue:  # shared iterator: each item is taken by exactly one worker
-            results[index] = await model.complete(request)
+            if index >= len(results):
+                results.extend([None] * (index + 1 - len(results)))
+            result = results[index] = await model.complete(request)
+            cached += result.cached
             bar.update(1)
-            bar.set_postfix(cached=sum(1 for r in results if r is not None and r.cached), refresh=False)
+            bar.set_postfix(cached=cached, refresh=False)
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, model.concurrency))))
@@ -35,5 +41,6 @@ async def _run(model: ChatModel, requests: list[ChatRequest], desc: str) -> list
 
 
 def run_batch(model: ChatModel, requests: Iterable[ChatRequest], desc: str = "llm") -> list[ChatResult]:
-    """Complete every request; results in request order, failures as results with `error`."""
-    return asyncio.run(_run(model, list(requests), desc))
+    """Complete every request; results in request order, failures as results with `error`.
+    `requests` may be a generator: it is consumed as workers free up, never all at once."""
+    return asyncio.run(_run(model, requests, desc))

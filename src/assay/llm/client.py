@@ -1,21 +1,26 @@
 """The one seam to language models: an async OpenAI-compatible chat client with bounded
 concurrency, timeouts, retries with jittered backoff (honouring Retry-After), structured JSON
-output, a response cache and a token/cost ledger. Failures come back as results with `error`;
-nothing here raises for a single bad call."""
+output, adaptive concurrency (AIMD, see limiter.py), a response cache and a token/cost ledger.
+Failures come back as results with `error`; nothing here raises for a single bad call. The one
+exception: an endpoint that cannot be reached at all on first use raises AssayError at once."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import openai
 
+from assay.errors import AssayError
 from assay.llm.cache import ResponseCache, cache_key
+from assay.llm.limiter import AIMDLimiter
 from assay.llm.parse import parse_json_object
 
 RETRYABLE = (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
@@ -59,12 +64,15 @@ class Ledger:
 
     rows: dict[tuple[str, str], dict[str, float]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    error_kinds: Counter[tuple[str, str]] = field(default_factory=Counter)  # (endpoint, kind) -> calls
 
     def add(self, endpoint: str, tag: str, result: ChatResult, cost: float, seconds: float) -> None:
         row = self.rows[(endpoint, tag)]
         row["calls"] += 1
         row["cache_hits"] += result.cached
         row["errors"] += result.error is not None
+        if result.error is not None:
+            self.error_kinds[(endpoint, error_kind(result.error))] += 1
         row["prompt_tokens"] += result.prompt_tokens
         row["completion_tokens"] += result.completion_tokens
         row["cost_usd"] += cost
@@ -82,7 +90,16 @@ class Ledger:
         for (endpoint, tag), row in sorted(self.rows.items()):
             for key in ("calls", "cache_hits", "errors", "completion_tokens", "cost_usd"):
                 out[f"{prefix}.{endpoint}.{tag}.{key}"] = round(row[key], 6)
+        for (endpoint, kind), count in sorted(self.error_kinds.items()):
+            out[f"{prefix}.{endpoint}.error.{kind}"] = float(count)
         return out
+
+
+def error_kind(error: str) -> str:
+    """A short, metric-safe class of an error message: 'RateLimitError', 'HTTP_401',
+    'unparsable_output', 'cut_by_the_token_limit', 'empty_choices'..."""
+    head = re.split(r"[:(]", error, maxsplit=1)[0].strip() or "unknown"
+    return re.sub(r"[^A-Za-z0-9]+", "_", head)[:40]
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -109,27 +126,52 @@ class OpenAIChat:
         self._base_url, self._api_key, self._timeout = base_url, api_key, timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: openai.AsyncOpenAI | None = None
+        self._checked = False  # the endpoint answered a TCP connect
+        self.limiter = AIMDLimiter(concurrency, name)  # in-flight limit: halves on 429/503, recovers
 
     def _bind_loop(self) -> None:
-        """The HTTP pool, semaphore and lock belong to one event loop: rebuild them for a new one."""
+        """The HTTP pool and the start lock belong to one event loop: rebuild them for a new one."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            self._sem = asyncio.Semaphore(self.concurrency)
             self._start_lock = asyncio.Lock()
             self._client = None
             self._loop = loop
 
     async def _http(self) -> openai.AsyncOpenAI:
-        """The client, starting a lazy endpoint first: a fully cached rerun starts no server."""
+        """The client, starting a lazy endpoint first: a fully cached rerun starts no server.
+        A remote endpoint is checked for reachability once, before its first call."""
         if self._client is None:
             async with self._start_lock:
-                if callable(self._base_url):
-                    self._base_url = await asyncio.to_thread(self._base_url)
                 if self._client is None:
+                    if callable(self._base_url):
+                        self._base_url = await asyncio.to_thread(self._base_url)
+                        self._checked = True  # it answered /health
+                    if not self._checked:
+                        await self._reachable(self._base_url)
+                        self._checked = True
                     # retries are ours (Retry-After, jitter, error rows); the SDK's would hide failures
                     self._client = openai.AsyncOpenAI(base_url=self._base_url, api_key=self._api_key,
                                                       timeout=self._timeout, max_retries=0)
         return self._client
+
+    async def _reachable(self, base_url: str) -> None:
+        """Fail fast when nothing listens at the endpoint: retrying a closed port or an unknown
+        host for minutes, call after call, helps nobody. Raises AssayError (exit 2)."""
+        parts = urlsplit(base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        problem: Exception | None = None
+        for attempt in range(3):  # a server that is just coming up gets ~1.5 s
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port),
+                                                   timeout=min(10.0, self._timeout))
+                writer.close()
+                return
+            except (OSError, asyncio.TimeoutError) as exc:
+                problem = exc
+                await asyncio.sleep(0.5 * attempt)
+        raise AssayError(f"llm.endpoints.{self.name}: cannot connect to {base_url} "
+                         f"({type(problem).__name__}: {problem or 'timed out'}); start that server or fix "
+                         f"base_url in params.yaml")
 
     def _key(self, req: ChatRequest) -> str:
         return cache_key({"model": self.model_id, "messages": req.messages, "temperature": req.temperature,
@@ -168,33 +210,44 @@ class OpenAIChat:
             result.error = "empty output"
         return result
 
-    async def _attempts(self, req: ChatRequest) -> ChatResult:
-        """Transport failures retry up to max_retries with jittered backoff (Retry-After wins);
-        a bad reply (empty, unparsable, cut by the length limit) is retried once, with twice the
-        token budget when it was cut."""
-        max_tokens, content_retries = req.max_tokens, 1
-        result = ChatResult(text=None, error="not attempted")
-        for attempt in range(self.max_retries + 1):
-            delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
+    async def _try(self, req: ChatRequest, max_tokens: int) -> tuple[ChatResult, float | None]:
+        """One HTTP attempt in a limiter slot: (result, None) when the server answered, or an
+        error result and the Retry-After delay (0 when absent) when a retry may help."""
+        async with self.limiter.slot() as epoch:
             try:
                 result = await self._call_once(req, max_tokens)
             except RETRYABLE as exc:
-                result = ChatResult(text=None, error=f"{type(exc).__name__}: {exc}"[:500], model=self.model_id)
-                delay = max(delay, _retry_after(exc) or 0.0)
+                if isinstance(exc, openai.RateLimitError) or getattr(exc, "status_code", None) == 503:
+                    self.limiter.overloaded(epoch)
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                return ChatResult(text=None, error=error, model=self.model_id), _retry_after(exc) or 0.0
             except (ValueError, AttributeError, TypeError) as exc:  # a 200 that is not a completion
-                result = ChatResult(text=None, error=f"malformed response: {type(exc).__name__}: {exc}"[:500],
-                                    model=self.model_id)
+                error = f"malformed response: {type(exc).__name__}: {exc}"[:500]
+                return ChatResult(text=None, error=error, model=self.model_id), 0.0
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying cannot help
-                return ChatResult(text=None, error=f"HTTP {exc.status_code}: {exc.message}"[:500], model=self.model_id)
-            else:
-                if result.error is None or content_retries == 0:
+                error = f"HTTP {exc.status_code}: {exc.message}"[:500]
+                return ChatResult(text=None, error=error, model=self.model_id), None
+            self.limiter.succeeded()
+            return result, None
+
+    async def _attempts(self, req: ChatRequest) -> ChatResult:
+        """Transport failures retry up to max_retries with jittered backoff (Retry-After wins);
+        a bad reply (empty, unparsable, cut by the length limit) is retried once, with twice the
+        token budget when it was cut. Backoff sleeps hold no concurrency slot."""
+        max_tokens, content_retries = req.max_tokens, 1
+        result = ChatResult(text=None, error="not attempted")
+        for attempt in range(self.max_retries + 1):
+            result, retry_after = await self._try(req, max_tokens)
+            if retry_after is None:  # the server answered (or refused for good)
+                final = result.error is None or result.error.startswith("HTTP ")  # ok, or a 4xx
+                if final or content_retries == 0:
                     return result
                 content_retries -= 1
                 if result.finish_reason == "length":
                     max_tokens *= 2
-                continue  # the server answered: no backoff needed
+                continue  # no backoff needed
             if attempt < self.max_retries:
-                await asyncio.sleep(delay)
+                await asyncio.sleep(max(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()), retry_after))
         return result
 
     async def aclose(self) -> None:
@@ -211,10 +264,9 @@ class OpenAIChat:
             self.ledger.add(self.name, request.tag, result, 0.0, 0.0)
             return result
         self._bind_loop()
-        async with self._sem:
-            start = time.monotonic()
-            result = await self._attempts(request)
-            seconds = time.monotonic() - start
+        start = time.monotonic()
+        result = await self._attempts(request)
+        seconds = time.monotonic() - start
         cost = (result.prompt_tokens * self.prices[0] + result.completion_tokens * self.prices[1]) / 1e6
         self.ledger.add(self.name, request.tag, result, cost, seconds)
         if result.error is None:
