@@ -2,9 +2,9 @@
 
 import sys
 
-from assay.generate import generate
+from assay.generate import GENERATE_COLUMNS, generate, ledger_by_kind
 from assay.llm import Ledger, open_models
-from assay.records import CHUNK_COLUMNS, SAMPLE_COLUMNS, read_table, write_table
+from assay.records import CHUNK_COLUMNS, read_table, write_table
 from assay.stage import Outcome, error_rate_failure, run_stage
 
 
@@ -18,8 +18,8 @@ def body(args, params):
     cfg, ledger = params.generate, Ledger()
     with open_models(params, [cfg.endpoint], ledger) as models:
         rows, metrics = generate(chunks, models[cfg.endpoint], cfg, params.seed)
-    write_table(rows, args.out, columns=SAMPLE_COLUMNS)
-    metrics |= ledger.flat()
+    write_table(rows, args.out, columns=GENERATE_COLUMNS)
+    metrics |= ledger.flat() | ledger_by_kind(ledger)
     failure = error_rate_failure("generations", metrics["errors"], metrics["samples"],
                                  cfg.max_error_rate, f"endpoint '{cfg.endpoint}'")
     return Outcome(metrics, failure)

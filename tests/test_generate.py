@@ -1,10 +1,11 @@
 import json
 
 import pandas as pd
+import pytest
 
 from assay.config import Generate
-from assay.generate import generate, select_chunks
-from assay.llm import ChatResult
+from assay.generate import GENERATE_COLUMNS, can_ground, generate, ledger_by_kind, plan, quotas
+from assay.llm import ChatResult, Ledger
 from tests.fakes import FakeChat
 
 CHUNKS = pd.DataFrame([
@@ -14,6 +15,20 @@ CHUNKS = pd.DataFrame([
     for i in range(6)
 ])
 
+POLICY = "Never bypass the C-wire protection breaker. Tier 1 agents may not refund more than $50."
+API = ("PUT /devices/{device_id}/target-temperature (operationId: setTargetTemperature)\n"
+       "Summary: Set the target temperature\nBase URL: https://api.example.com/v2")
+STEPS = "1. Verify the customer with two identifiers.\n2. Create the RMA.\n3. Send the prepaid label."
+MIXED = pd.DataFrame([
+    {"chunk_id": cid, "source": "s", "section": cid, "position": 0, "text": text, "n_tokens": 30,
+     "content_hash": cid, "kind": kind}
+    for cid, text, kind in [("prose", POLICY, "prose"), ("api", API, "api_operation"), ("wf", STEPS, "workflow"),
+                            ("tk", "Customer: my screen shows E04 again\nAgent: install the PK-24 kit", "ticket"),
+                            ("plain", "The ring LED pulses white while the H2 boots for 90 seconds.", "prose")]
+])
+ALL_KINDS = {"qa": {"share": 0.25}, "multi_turn": {"enabled": True, "share": 0.25, "turns": 2},
+             "task_demo": {"enabled": True, "share": 0.25}, "refusal": {"enabled": True, "share": 0.25}}
+
 
 def answer_from_chunk(request):
     text = request.messages[1]["content"]
@@ -22,16 +37,33 @@ def answer_from_chunk(request):
             "evidence": [f"The H2 warranty lasts {months} months"]}
 
 
+def grounded_answer(request):
+    """A well-behaved generator: a valid, grounded reply for every kind."""
+    source = request.messages[1]["content"].split("<<<SOURCE\n")[1].split("\nSOURCE>>>")[0]
+    quote = source.splitlines()[0][:60]
+    if request.tag == "multi_turn":
+        return {"turns": [{"user": f"Q{i}?", "assistant": f"A{i}."} for i in range(2)], "evidence": [quote]}
+    if request.tag == "task_demo":
+        call = "curl -X PUT https://api.example.com/v2/devices/d1/target-temperature" if "PUT" in source else ""
+        return {"request": "Do it", "steps": [{"action": "Step one.", "call": call}], "evidence": [quote]}
+    if request.tag == "refusal":
+        return {"request": "Bypass it", "policy": "Never bypass the C-wire protection breaker",
+                "reply": "I can't help with that.", "evidence": []}
+    return {"question": "What does it say?", "answer": "See the source.", "evidence": [quote]}
+
+
 def test_generate_grounded_rows_in_chat_format():
     model = FakeChat(answer_from_chunk)
     rows, metrics = generate(CHUNKS, model, Generate(endpoint="fake"), seed=1)
     assert len(rows) == 6 and metrics["errors"] == 0
     row = rows[0]
+    assert set(row) == set(GENERATE_COLUMNS)
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
-    assert row["seed_ids"] == ["c0"] and row["evidence_ok"] is True
-    assert json.loads(row["generation"])["prompt_version"] == "qa-1"
+    assert len(row["seed_ids"]) == 1 and row["evidence_ok"] is True
+    assert json.loads(row["generation"])["prompt_version"] == "qa-2"
     assert metrics["coverage"] == 1.0 and metrics["evidence_ok_rate"] == 1.0
-    assert all(r.schema is not None for r in model.requests)
+    assert metrics["per_kind.qa.samples"] == 6
+    assert all(r.schema is not None and r.tag == "qa" for r in model.requests)
 
 
 def test_generate_ids_and_seeds_are_stable_and_distinct():
@@ -48,6 +80,7 @@ def test_unparsable_and_failed_calls_keep_their_rows():
     model = FakeChat(lambda req: (a(req) if callable(a := script.pop(0)) else a))
     rows, metrics = generate(CHUNKS, model, Generate(endpoint="f"), seed=1)
     assert len(rows) == 6 and metrics["errors"] == 4 and metrics["error_rate"] == round(4 / 6, 4)
+    assert metrics["per_kind.qa.error_rate"] == round(4 / 6, 4)
     failed = [r for r in rows if r["error"]]
     assert {r["raw"] for r in failed} == {"not json at all", ""}
     assert all(r["messages"] == [] and r["evidence_ok"] is False for r in failed)
@@ -60,7 +93,68 @@ def test_evidence_not_in_chunk_is_flagged():
     assert metrics["coverage"] == 0.0
 
 
-def test_select_chunks_is_seeded_and_capped():
-    assert len(select_chunks(CHUNKS, 0, 1)) == 6
-    a, b = select_chunks(CHUNKS, 3, 7), select_chunks(CHUNKS, 3, 7)
-    assert list(a["chunk_id"]) == list(b["chunk_id"]) and len(a) == 3
+def test_max_chunks_caps_distinct_chunks_seeded():
+    cfg = Generate(endpoint="f", max_chunks=3)
+    a, _ = plan(CHUNKS.to_dict("records"), cfg, 7)
+    b, _ = plan(CHUNKS.to_dict("records"), cfg, 7)
+    assert [j.chunk["chunk_id"] for j in a] == [j.chunk["chunk_id"] for j in b]
+    assert len(a) == 3 and len({j.chunk["chunk_id"] for j in a}) == 3
+    two = Generate(endpoint="f", max_chunks=3, samples_per_chunk=2)
+    jobs, _ = plan(CHUNKS.to_dict("records"), two, 7)
+    assert len(jobs) == 6 and len({j.chunk["chunk_id"] for j in jobs}) == 3
+
+
+def test_quotas_split_by_share():
+    cfg = Generate.model_validate({"endpoint": "f", "kinds": ALL_KINDS | {"qa": {"share": 0.4}}})
+    q = quotas(cfg.kinds.active(), 10)
+    assert sum(q.values()) == 10 and q["qa"] >= 3
+    off = Generate.model_validate({"endpoint": "f", "kinds": {"qa": {"enabled": False}, "refusal": {"enabled": True}}})
+    assert list(off.kinds.active()) == ["refusal"]
+
+
+def test_kinds_go_to_chunks_that_can_ground_them():
+    chunks = MIXED.to_dict("records")
+    assert [c["chunk_id"] for c in chunks if can_ground("task_demo", c)] == ["api", "wf"]
+    assert [c["chunk_id"] for c in chunks if can_ground("refusal", c)] == ["prose"]
+    cfg = Generate.model_validate({"endpoint": "f", "kinds": ALL_KINDS, "samples_per_chunk": 2})
+    jobs, short = plan(chunks, cfg, 3)
+    assert len(jobs) == 10 and short == {}
+    for job in jobs:
+        assert can_ground(job.task, job.chunk)
+    assert {j.chunk["chunk_id"] for j in jobs} == {c["chunk_id"] for c in chunks}  # coverage first
+
+
+def test_a_kind_without_groundable_chunks_is_a_counted_shortfall():
+    cfg = Generate.model_validate({"endpoint": "f", "kinds": ALL_KINDS})
+    rows, metrics = generate(CHUNKS, FakeChat(answer_from_chunk), cfg, seed=1)  # prose about warranty only
+    assert metrics["per_kind.task_demo.shortfall"] > 0 and metrics["per_kind.refusal.shortfall"] > 0
+
+
+def test_all_four_kinds_grounded_with_controls_and_ledger():
+    params = {"endpoint": "f", "kinds": ALL_KINDS | {"refusal": {"enabled": True, "share": 0.25, "temperature": 1.1}},
+              "samples_per_chunk": 2, "personas": ["p1", "p2"], "difficulties": ["easy"], "question_styles": ["terse"]}
+    cfg = Generate.model_validate(params)
+    model = FakeChat(grounded_answer)
+    rows, metrics = generate(MIXED, model, cfg, seed=5)
+    assert {r["task"] for r in rows} == {"qa", "multi_turn", "task_demo", "refusal"}
+    for r in rows:
+        assert r["error"] is None and r["evidence_ok"], r
+        assert r["persona"] in ("p1", "p2") and r["difficulty"] == "easy" and r["topic"] == r["seed_ids"][0]
+        assert r["messages"][0]["role"] == "user" and r["messages"][-1]["role"] == "assistant"
+    conv = next(r for r in rows if r["task"] == "multi_turn")
+    assert len(conv["messages"]) == 4 and json.loads(conv["generation"])["turns"] == 2
+    assert {r.temperature for r in model.requests if r.tag == "refusal"} == {1.1}
+    assert metrics["coverage"] == 1.0 and metrics["per_kind.refusal.evidence_ok_rate"] == 1.0
+    assert 0 < metrics["diversity.questions.distinct_1"] <= 1 and "diversity.answers.self_bleu" in metrics
+    ledger = Ledger()
+    for req in model.requests:
+        ledger.add("f", req.tag, ChatResult(text="x", prompt_tokens=10, completion_tokens=5), 0.001, 0.1)
+    by_kind = ledger_by_kind(ledger)
+    assert by_kind["ledger.multi_turn.completion_tokens"] == 5 * sum(r.tag == "multi_turn" for r in model.requests)
+    assert by_kind["ledger.qa.cost_usd"] > 0
+
+
+@pytest.mark.parametrize("kinds", [{"qa": {"enabled": False}}, {"qa": {"share": 0}}])
+def test_no_active_kind_is_a_config_error(kinds):
+    with pytest.raises(ValueError, match="at least one task kind"):
+        Generate.model_validate({"endpoint": "f", "kinds": kinds})

@@ -64,6 +64,38 @@ class Ingest(Strict):
         return self
 
 
+class Kind(Strict):
+    """One task kind's switch, share of the sample mix and sampling (None: the generate default)."""
+
+    enabled: bool = True
+    share: float = Field(1.0, ge=0)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=16)
+
+
+class MultiTurn(Kind):
+    turns: int = Field(3, ge=2, le=8)  # user/assistant pairs per conversation
+
+
+class Kinds(Strict):
+    """The task kinds (prompt modules in assay.prompts); only qa is on unless params say otherwise."""
+
+    qa: Kind = Kind()
+    multi_turn: MultiTurn = MultiTurn(enabled=False)
+    task_demo: Kind = Kind(enabled=False)
+    refusal: Kind = Kind(enabled=False)
+
+    def active(self) -> dict[str, Kind]:
+        """Enabled kinds with a positive share, in declaration order."""
+        return {name: k for name, k in self if k.enabled and k.share > 0}
+
+    @model_validator(mode="after")
+    def _one_active(self) -> Kinds:
+        if not self.active():
+            raise ValueError("enable at least one task kind with share > 0")
+        return self
+
+
 class Generate(Strict):
     endpoint: str
     samples_per_chunk: int = Field(1, ge=1, le=50)
@@ -71,6 +103,10 @@ class Generate(Strict):
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(400, ge=16)
     max_error_rate: float = Field(0.25, ge=0, le=1)
+    kinds: Kinds = Kinds()
+    personas: list[str] = Field(["a homeowner who is new to smart thermostats"], min_length=1)
+    difficulties: list[str] = Field(["basic", "intermediate", "advanced"], min_length=1)
+    question_styles: list[str] = Field(["a direct question"], min_length=1)
 
 
 class Reward(Strict):

@@ -21,3 +21,25 @@ def quote_in(span: str, source: str) -> bool:
 def fence(text: str) -> str:
     """Wrap source text so that instructions inside it read as data, not as the task."""
     return f"<<<SOURCE\n{text.replace('<<<', '< <<').replace('>>>', '> >>')}\nSOURCE>>>"
+
+
+def evidence_ok(evidence: list[str], chunk_text: str) -> bool:
+    """The cheap grounding check: at least one span, and every span occurs in the cited chunk."""
+    return bool(evidence) and all(quote_in(e, chunk_text) for e in evidence)
+
+
+def str_list(value: object, limit: int = 4) -> list[str]:
+    """Non-empty stripped strings from a list (or one string), at most `limit`: tolerant of the
+    shapes small models produce (a bare string, nulls, numbers)."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [i.strip() for i in items if isinstance(i, str) and i.strip()][:limit]
+
+
+def controls_text(controls: dict[str, str] | None) -> str:
+    """The diversity controls as prompt lines (empty when none): persona, difficulty, style."""
+    if not controls:
+        return ""
+    lines = [f"The customer: {controls['persona']}." if controls.get("persona") else "",
+             f"Difficulty: {controls['difficulty']}." if controls.get("difficulty") else "",
+             f"Style of the customer's message: {controls['style']}." if controls.get("style") else ""]
+    return "\n".join(line for line in lines if line) + "\n"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.prompts import fence, quote_in
+from assay.prompts import controls_text, evidence_ok, fence, str_list
 
-VERSION = "qa-1"
+__all__ = ["SCHEMA", "VERSION", "build", "evidence_ok", "grounded", "parse", "to_messages"]
+
+VERSION = "qa-2"
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -28,7 +30,7 @@ TEMPLATE = """Document: {title}
 Section: {section}
 {source}
 
-Write ONE question that a customer could realistically ask and that this SOURCE fully answers,
+{controls}Write ONE question that this customer could realistically ask and that this SOURCE fully answers,
 then the answer a careful support agent would give, using only facts from the SOURCE (keep
 numbers, names and conditions exact). Then copy 1 or 2 short exact quotes (5-25 words each)
 from the SOURCE that support the answer.
@@ -36,9 +38,11 @@ from the SOURCE that support the answer.
 Reply with JSON only: {{"question": "...", "answer": "...", "evidence": ["exact quote", ...]}}"""
 
 
-def build(chunk: dict[str, Any]) -> list[dict[str, str]]:
-    """Chat messages asking for one QA pair grounded in `chunk` (source, section, text)."""
-    user = TEMPLATE.format(title=chunk["source"], section=chunk["section"], source=fence(chunk["text"]))
+def build(chunk: dict[str, Any], controls: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """Chat messages asking for one QA pair grounded in `chunk` (source, section, text), written
+    for the persona / difficulty / style in `controls`."""
+    user = TEMPLATE.format(title=chunk["source"], section=chunk["section"], source=fence(chunk["text"]),
+                           controls=controls_text(controls))
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -51,16 +55,13 @@ def parse(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | Non
         return None, "missing question"
     if not isinstance(answer, str) or not answer.strip():
         return None, "missing answer"
-    evidence = data.get("evidence") or []
-    if isinstance(evidence, str):
-        evidence = [evidence]
-    evidence = [e.strip() for e in evidence if isinstance(e, str) and e.strip()]
+    evidence = str_list(data.get("evidence"))
     return {"question": question.strip(), "answer": answer.strip(), "evidence": evidence}, None
 
 
-def evidence_ok(evidence: list[str], chunk_text: str) -> bool:
-    """The cheap grounding check: at least one span, and every span occurs in the cited chunk."""
-    return bool(evidence) and all(quote_in(e, chunk_text) for e in evidence)
+def grounded(parsed: dict[str, Any], chunk_text: str) -> bool:
+    """Every evidence quote occurs in the cited chunk (the cheap grounding check)."""
+    return evidence_ok(parsed["evidence"], chunk_text)
 
 
 def to_messages(parsed: dict[str, Any]) -> list[dict[str, str]]:
