@@ -28,6 +28,7 @@ from bs4 import BeautifulSoup
 from assay import openapi
 from assay.config import Ingest
 from assay.errors import AssayError
+from assay.filters import injection
 from assay.records import content_hash
 
 log = logging.getLogger(__name__)
@@ -328,4 +329,18 @@ def ingest(seed_dir: str | Path, cfg: Ingest) -> tuple[list[dict[str, Any]], dic
     metrics |= {f"skipped.{k}": v for k, v in sorted(skipped.items())}
     kinds = Counter(r["kind"] for r in rows)
     metrics |= {f"kind.{k}": kinds.get(k, 0) for k in KINDS}
+    metrics["injection_chunks"] = _flag_injections(rows)
     return rows, metrics
+
+
+def _flag_injections(rows: list[dict[str, Any]]) -> int:
+    """Count (and name in the log) chunks carrying prompt-injection text: they stay seeds, and the
+    filter rejects any sample that carries the injection on (reason prompt_injection)."""
+    flagged = 0
+    for row in rows:
+        found = injection.score(row["text"])
+        if found:
+            flagged += 1
+            log.warning("%s [%s]: prompt-injection text (%s); samples that repeat it are rejected by the "
+                        "filter", row["source"], row["section"], ", ".join(found))
+    return flagged

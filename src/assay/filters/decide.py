@@ -131,11 +131,13 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
     messages, reasons, info = [], [], []
     for i, row in enumerate(samples.itertuples()):
         base = _base_reasons(row, scores.toxicity[i], domain[i], cfg)
+        base += ["prompt_injection"] if scores.injection and scores.injection[i] else []  # issue 7
         pii_reasons, redacted, entities = _pii_rules(list(row.messages), scores.pii[i], cfg, scores, recheck)
         messages.append(redacted if redacted is not None and not pii_reasons else list(row.messages))
         reasons.append(base + pii_reasons)
         info.append({"pii": scores.pii[i], "toxicity": scores.toxicity[i], "domain": domain[i],
                      "redacted": entities, "duplicate_of": None})
+        info[-1]["injection"] = scores.injection[i] if scores.injection else []
     texts = [messages_text(m) for m in messages]
     ids = samples["id"].tolist()
     alive = [i for i, r in enumerate(reasons) if not r]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from assay.config import Filter
-from assay.filters import embed, pii
+from assay.filters import embed, injection, pii
 from assay.filters.scores import ScoreCache, scorer_key
 from assay.filters.toxicity import make_scorer
 from assay.records import messages_text
@@ -35,6 +35,7 @@ class Scores:
     vectors: np.ndarray | None = None  # sample embeddings (domain, semantic dedup)
     chunk_vectors: np.ndarray | None = None
     rewrites: list[dict | None] = field(default_factory=list)  # see assay.filters.rewrite
+    injection: list[list[str]] = field(default_factory=list)  # prompt-injection patterns (issue 7)
 
 
 def pii_scorer(cfg: Filter, cache: ScoreCache):
@@ -86,6 +87,7 @@ def score(samples: pd.DataFrame, chunks: pd.DataFrame, cfg: Filter, cache: Score
     analyze = pii_scorer(cfg, cache)
     toxic, backend = toxicity_scorer(cfg, cache)
     scores = Scores(pii=analyze(texts), toxicity=toxic(texts), toxicity_backend=backend)
+    scores.injection = injection.score_all(texts)  # regex only: not cached
     redacted = _redaction_texts(samples, scores.pii, cfg)
     scores.rechecks = dict(zip(redacted, analyze(redacted), strict=True))
     if cfg.domain.enabled or cfg.dedup.semantic.enabled:
