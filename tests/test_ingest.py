@@ -201,3 +201,16 @@ def test_sample_seeds_give_every_kind_and_full_columns():
         assert metrics[f"kind.{kind}"] > 0, kind
     rows_again, _ = ingest("data/seeds", Ingest())
     assert [r["chunk_id"] for r in rows] == [r["chunk_id"] for r in rows_again]
+
+
+def test_html_keeps_all_visible_text_once_and_splits_at_h1_to_h3():
+    from assay.ingest import load_html
+
+    html = ("<html><head><title>FAQ</title><style>p {}</style></head><body><nav>Menu</nav>"
+            "<h2>Limits</h2><div>The maximum is 32 C.</div><ul><li><p>Listed once.</p></li></ul>"
+            "<h4>Detail</h4><blockquote>Quoted text here.</blockquote><script>x()</script></body></html>")
+    pieces = load_html(html, "faq")
+    assert [s for s, _, _ in pieces] == ["Limits"]
+    text = pieces[0][1]
+    assert "maximum is 32 C" in text and "\nDetail\n" in text and text.count("Listed once.") == 1 and "Quoted text here." in text
+    assert "Menu" not in text and "x()" not in text

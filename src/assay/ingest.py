@@ -84,17 +84,27 @@ def load_markdown(text: str, title: str) -> list[Piece]:
     return [(sec, txt, section_kind(txt)) for sec, txt in cleaned if txt]
 
 
+_BLOCKS = ["p", "li", "td", "th", "tr", "pre", "div", "blockquote", "dd", "dt", "ul", "ol", "table",
+           "section", "article", "main", "header", "figcaption", "caption", "br", "hr"]
+
+
 def load_html(text: str, title: str) -> list[Piece]:
-    """Visible text only (scripts, styles, nav, footer dropped), split at h1-h3."""
+    """All visible text once (scripts, styles, nav, footer dropped), a paragraph per block
+    element, split at h1-h3 (h4-h6 stay as text lines of their section)."""
     soup = BeautifulSoup(text, "html.parser")
     for tag in soup(["script", "style", "nav", "footer", "noscript", "template"]):
         tag.decompose()
     page_title = soup.title.get_text(strip=True) if soup.title else title
-    lines = []
-    for el in (soup.body or soup).find_all(["h1", "h2", "h3", "p", "li", "td", "pre"]):
-        prefix = "#" * int(el.name[1]) + " " if el.name in ("h1", "h2", "h3") else ""
-        lines.append(prefix + el.get_text(" ", strip=True))
-    return load_markdown("\n\n".join(lines), page_title)
+    root = soup.body or soup
+    for heading in root.find_all(re.compile(r"^h[1-6]$")):
+        level = int(heading.name[1])  # h4-h6 stay in the text of their h1-h3 section
+        prefix = "#" * level + " " if level <= 3 else ""
+        heading.replace_with(f"\n\n{prefix}{heading.get_text(' ', strip=True)}\n\n")
+    for block in root.find_all(_BLOCKS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
+    lines = [" ".join(line.split()) for line in root.get_text().splitlines()]
+    return load_markdown("\n".join(lines), page_title)
 
 
 def _render_record(obj: dict[str, Any]) -> str:
