@@ -308,12 +308,20 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise AssayError(f"{path}: params file not found; run from the repository root or pass --params")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise AssayError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except yaml.YAMLError as exc:
-        raise AssayError(f"{path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AssayError(f"{path}: not valid YAML{where}: {problem}; fix the syntax there "
+                         f"(indentation, a missing ':' or closing bracket)") from None
     if not isinstance(raw, dict):
-        raise AssayError(f"{path}: expected a mapping of sections at the top level")
+        raise AssayError(f"{path}: expected a mapping of sections at the top level (seed:, llm:, "
+                         f"generate:, ...); see the documented params.yaml in the repository")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
         lines = "\n  ".join(_describe(e) for e in exc.errors())
-        raise AssayError(f"{path}: invalid params:\n  {lines}") from None
+        raise AssayError(f"{path}: invalid params:\n  {lines}\nfix these keys (each one is documented "
+                         f"in the repository's params.yaml)") from None
