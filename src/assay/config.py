@@ -293,7 +293,9 @@ class Params(Strict):
 
 
 def _describe(err: dict[str, Any]) -> str:
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    key = ".".join(str(p) for p in err["loc"])
+    if not key:  # a cross-section rule: its message names the keys; the input is the whole file
+        return str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         return f"{key}: unknown key (check the spelling against the documented params)"
     if err["type"] == "missing":

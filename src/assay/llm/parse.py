@@ -19,8 +19,11 @@ def _balanced_prefix(text: str) -> str | None:
     in_str = escaped = False
     for i, ch in enumerate(text[start:], start):
         if in_str:
-            escaped = ch == "\\" and not escaped
-            if ch == '"' and not escaped:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
                 in_str = False
             continue
         if ch == '"':

@@ -77,9 +77,15 @@ def build(source_text: str, messages: list[dict[str, str]]) -> list[dict[str, st
 def _score(value: Any) -> int | None:
     try:
         number = round(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if 1 <= number <= 5 else None
+
+
+def _supported(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().casefold() in ("true", "yes", "1")
+    return value is True or value == 1
 
 
 def parse(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -90,7 +96,8 @@ def parse(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | Non
     missing = [c for c, v in scores.items() if v is None]
     if missing:
         return None, f"missing or out-of-range scores: {missing}"
-    claims = [c for c in data.get("claims") or [] if isinstance(c, dict)]
+    raw_claims = data.get("claims")
+    claims = [c for c in raw_claims if isinstance(c, dict)] if isinstance(raw_claims, list) else []
     return {"scores": scores, "rationale": str(data.get("rationale", ""))[:1000],
-            "claims": [{"claim": str(c.get("claim", ""))[:300], "supported": bool(c.get("supported"))}
+            "claims": [{"claim": str(c.get("claim", ""))[:300], "supported": _supported(c.get("supported"))}
                        for c in claims]}, None

@@ -1,0 +1,259 @@
+"""Unit tests for assay.ingest: section titles per format, bad files skipped and counted,
+chunk windows, deterministic ids (tiny inline seed folders under tmp_path)."""
+
+import json
+import logging
+import re
+
+import pytest
+
+from assay.config import Ingest
+from assay.errors import AssayError
+from assay.ingest import chunk_pieces, ingest, load_html, load_jsonl, load_markdown
+
+CFG = Ingest(min_chunk_chars=1)
+SENTENCE = "The Lumo Hearth H2 keeps the room at the target temperature all day."
+
+
+def _seed(tmp_path, files: dict[str, str | bytes]):
+    for name, data in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+    return tmp_path
+
+
+def test_markdown_sections_are_heading_paths():
+    text = ("Preamble before any heading.\n# Setup\nIntro.\n## Wiring ##\nUse the C wire.\n"
+            "### Colours\nRed is R.\n## Power\nUse 24 V.\n# Empty\n\n   \n# FAQ\nAsk us.\n")
+    pieces = load_markdown(text, "guide")
+    assert [(s, t) for s, t, _ in pieces] == [
+        ("guide", "Preamble before any heading."),
+        ("Setup", "Intro."),
+        ("Setup > Wiring", "Use the C wire."),
+        ("Setup > Wiring > Colours", "Red is R."),
+        ("Setup > Power", "Use 24 V."),
+        ("FAQ", "Ask us."),  # a heading with only whitespace under it makes no piece
+    ]
+
+
+def test_markdown_whitespace_only_and_hash_without_space():
+    assert load_markdown("  \n\t\n", "x") == []
+    assert [s for s, _, _ in load_markdown("#hashtag is text\n", "x")] == ["x"]
+
+
+HTML = """<html><head><title>Hearth Help</title><style>.x { color: red }</style>
+<script>var secret = "SCRIPT_TEXT";</script></head>
+<body><nav><a href="/">NAV_TEXT</a></nav>
+<p>Welcome to the help page.</p>
+<h1>Guide</h1><p>Overview paragraph.</p>
+<h2>Install</h2><p>Mount the base plate.</p><ul><li>Drill two holes.</li></ul>
+<h2>Reset</h2><p>Hold Home for 10 seconds.</p><pre>reset --all</pre>
+<footer>FOOTER_TEXT &copy; 2024</footer><noscript>NOSCRIPT_TEXT</noscript></body></html>"""
+
+
+def test_html_drops_script_style_nav_footer_and_splits_at_h2():
+    pieces = load_html(HTML, "help")
+    sections = [s for s, _, _ in pieces]
+    assert sections == ["Hearth Help", "Guide", "Guide > Install", "Guide > Reset"]
+    text = "\n".join(t for _, t, _ in pieces)
+    for hidden in ("SCRIPT_TEXT", "NAV_TEXT", "FOOTER_TEXT", "NOSCRIPT_TEXT", "color: red"):
+        assert hidden not in text
+    install = dict((s, t) for s, t, _ in pieces)["Guide > Install"]
+    assert "Mount the base plate." in install and "Drill two holes." in install
+    assert "reset --all" in dict((s, t) for s, t, _ in pieces)["Guide > Reset"]
+
+
+def test_html_without_title_uses_the_file_stem():
+    assert [s for s, _, _ in load_html("<p>Just one paragraph.</p>", "page")] == ["page"]
+
+
+def test_html_keeps_visible_text_outside_paragraphs():
+    html = ("<body><h2>Limits</h2><div>DIV_TEXT the maximum is 32 C.</div><h4>H4_TEXT</h4>"
+            "<blockquote>QUOTE_TEXT</blockquote></body>")
+    text = "\n".join(t for _, t, _ in load_html(html, "x"))
+    assert "DIV_TEXT" in text and "H4_TEXT" in text and "QUOTE_TEXT" in text
+
+
+def test_html_nested_blocks_are_not_duplicated():
+    text = load_html("<ul><li><p>ONCE only please</p></li></ul>", "x")[0][1]
+    assert text.count("ONCE only please") == 1
+
+
+TICKET = {"ticket_id": "T-17", "customer_message": "My screen shows E04.",
+          "agent_reply": "Install the C-wire adapter.", "resolution": "solved"}
+CHAT = {"conversation_id": "C-9", "turns": [{"role": "customer", "text": "Is 5 °C safe?"},
+                                            {"role": "agent", "text": "Yes, frost protection."}]}
+
+
+def test_jsonl_tickets_and_chats_are_rendered_with_their_ids(tmp_path, caplog):
+    lines = [json.dumps(TICKET), '{"ticket_id": "T-18", "customer_message": "cut', "",
+             json.dumps(CHAT, ensure_ascii=False)]
+    _seed(tmp_path, {"tickets.jsonl": "\n".join(lines) + "\n"})
+    with caplog.at_level(logging.WARNING, logger="assay.ingest"):
+        rows, metrics = ingest(tmp_path, CFG)
+    assert [(r["section"], r["kind"]) for r in rows] == [("T-17", "ticket"), ("C-9", "chat")]
+    assert rows[0]["text"] == ("Customer: My screen shows E04.\nAgent: Install the C-wire adapter.\n"
+                               "Resolution: solved")
+    assert rows[1]["text"] == "Customer: Is 5 °C safe?\nAgent: Yes, frost protection."
+    assert "tickets:2" in caplog.text and "invalid JSON" in caplog.text
+    assert metrics["files_used"] == 1 and metrics["skipped"] == 0
+    assert metrics["kind.ticket"] == 1 and metrics["kind.chat"] == 1
+
+
+def test_jsonl_without_agent_reply_and_fallback_names():
+    pieces = load_jsonl('{"customer_message": "Hello?"}\n{"turns": []}\n[1, 2]\n"str"\n', "t")
+    assert pieces == [("record 1", "Customer: Hello?", "ticket")]
+
+
+def test_jsonl_chat_turn_without_role_or_text():
+    pieces = load_jsonl(json.dumps({"id": 3, "turns": [{"text": "hi"}, {"role": "agent"}]}), "t")
+    assert pieces == [("3", "?: hi\nAgent:", "chat")]
+
+
+BAD_FILES = [
+    ("empty.md", b"", "empty"),
+    ("blank.txt", b"   \n\n\t\n", None),  # readable but no text: no chunk, never an error
+    ("nul.txt", b"text\x00with a NUL byte " * 4, "binary"),
+    ("latin1.md", "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e".encode("latin-1"), "undecodable"),
+    ("tool.exe", b"MZ\x90\x00", "unsupported_type"),
+    ("notes.docx", b"PK\x03\x04", "unsupported_type"),
+    ("Makefile", b"all:\n\techo hi\n", "unsupported_type"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), BAD_FILES)
+def test_a_bad_file_is_skipped_and_counted_never_raised(tmp_path, name, data, reason):
+    _seed(tmp_path, {name: data, "good.md": f"# Good\n{SENTENCE}\n"})
+    rows, metrics = ingest(tmp_path, CFG)
+    assert [r["source"] for r in rows] == ["good.md"]
+    assert metrics["files"] == 2
+    if reason:
+        assert metrics[f"skipped.{reason}"] == 1 and metrics["skipped"] == 1
+        assert metrics["files_used"] == 1
+
+
+def test_oversized_file_is_skipped_with_a_tiny_limit(tmp_path):
+    _seed(tmp_path, {"big.md": SENTENCE * 3, "small.md": "ok"})
+    rows, metrics = ingest(tmp_path, Ingest(min_chunk_chars=1, max_file_mb=100 / 2**20))  # 100 bytes
+    assert metrics["skipped.oversized"] == 1 and [r["source"] for r in rows] == ["small.md"]
+
+
+def test_an_extension_not_in_params_is_unsupported(tmp_path):
+    _seed(tmp_path, {"a.md": SENTENCE, "b.txt": SENTENCE})
+    rows, metrics = ingest(tmp_path, Ingest(min_chunk_chars=1, extensions=[".md"]))
+    assert metrics["skipped.unsupported_type"] == 1 and [r["source"] for r in rows] == ["a.md"]
+
+
+def test_all_skip_reasons_are_counted_together(tmp_path):
+    _seed(tmp_path, {name: data for name, data, _ in BAD_FILES} | {"ok.md": SENTENCE})
+    _, metrics = ingest(tmp_path, CFG)
+    assert metrics["skipped"] == 6 and metrics["skipped.unsupported_type"] == 3
+    assert metrics["files"] == 8 and metrics["files_used"] == 2
+
+
+def test_uppercase_extension_nested_folder_and_hidden_files(tmp_path):
+    _seed(tmp_path, {"sub/DOC.MD": SENTENCE, ".hidden.md": "secret " * 20, "sub/.DS_Store": b"\x00"})
+    rows, metrics = ingest(tmp_path, CFG)
+    assert [r["source"] for r in rows] == ["sub/DOC.MD"] and metrics["files"] == 1
+
+
+def test_an_empty_folder_is_an_error_naming_it(tmp_path):
+    with pytest.raises(AssayError, match="no seed files found") as info:
+        ingest(tmp_path, CFG)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_a_folder_of_only_bad_files_is_an_error_naming_it(tmp_path):
+    _seed(tmp_path, {"empty.md": b"", "nul.txt": b"\x00\x01", "x.exe": b"MZ"})
+    with pytest.raises(AssayError, match="no usable text") as info:
+        ingest(tmp_path, CFG)
+    message = str(info.value)
+    assert str(tmp_path) in message and "3 files" in message
+    for reason in ("empty", "binary", "unsupported_type"):
+        assert reason in message
+
+
+def test_a_missing_folder_is_an_error_naming_it(tmp_path):
+    with pytest.raises(AssayError) as info:
+        ingest(tmp_path / "nope", CFG)
+    assert "nope" in str(info.value)
+
+
+def _prose(n_paragraphs: int, words: int = 20) -> str:
+    return "\n\n".join(" ".join(f"p{p}w{w}" for w in range(words)) for p in range(n_paragraphs))
+
+
+def test_chunk_windows_respect_the_token_budget():
+    cfg = Ingest(chunk_tokens=60, overlap_tokens=0, min_chunk_chars=1)
+    rows = chunk_pieces("a.md", [("S", _prose(10), "prose")], cfg)
+    assert len(rows) == 5  # 20 words = 26 tokens per paragraph: two fit in 60, three do not
+    assert all(r["n_tokens"] <= 60 for r in rows)
+    words = [w for r in rows for w in r["text"].split()]
+    assert words == _prose(10).split()  # nothing lost, nothing repeated without overlap
+
+
+def test_a_paragraph_larger_than_a_chunk_is_cut():
+    cfg = Ingest(chunk_tokens=40, overlap_tokens=0, min_chunk_chars=1)
+    rows = chunk_pieces("a.md", [("S", _prose(1, words=200), "prose")], cfg)
+    assert len(rows) > 3 and all(r["n_tokens"] <= 40 * 1.5 for r in rows)
+
+
+def test_overlap_carries_the_last_words_into_the_next_chunk():
+    cfg = Ingest(chunk_tokens=60, overlap_tokens=13, min_chunk_chars=1)  # 13 / 1.3 = 10 words
+    rows = chunk_pieces("a.md", [("S", _prose(6), "prose")], cfg)
+    assert len(rows) >= 2
+    for prev, nxt in zip(rows, rows[1:], strict=False):
+        carried = prev["text"].split()[-9:]
+        assert nxt["text"].split()[: len(carried)] == carried
+    plain = chunk_pieces("a.md", [("S", _prose(6), "prose")], Ingest(chunk_tokens=60, overlap_tokens=0,
+                                                                  min_chunk_chars=1))
+    assert sum(len(r["text"].split()) for r in rows) > sum(len(r["text"].split()) for r in plain)
+
+
+def test_short_chunks_are_dropped_below_min_chunk_chars():
+    cfg = Ingest(min_chunk_chars=80)
+    assert chunk_pieces("a.md", [("S", "Too short.", "prose")], cfg) == []
+    assert len(chunk_pieces("a.md", [("S", SENTENCE * 2, "prose")], cfg)) == 1
+
+
+def test_chunk_ids_are_deterministic_and_follow_the_text(tmp_path):
+    files = {"a.md": f"# A\n{SENTENCE}\n\n# B\nSecond section text.\n", "b.md": SENTENCE}
+    first, _ = ingest(_seed(tmp_path / "one", files), CFG)
+    again, _ = ingest(_seed(tmp_path / "two", files), CFG)
+    assert [r["chunk_id"] for r in first] == [r["chunk_id"] for r in again]
+    assert len({r["chunk_id"] for r in first}) == len(first)
+    assert all(re.fullmatch(r"[0-9a-f]{16}", r["chunk_id"]) for r in first)
+    changed, _ = ingest(_seed(tmp_path / "three", {**files, "b.md": SENTENCE + " Now 22 °C."}), CFG)
+    assert [r["chunk_id"] for r in changed][:2] == [r["chunk_id"] for r in first][:2]
+    assert changed[2]["chunk_id"] != first[2]["chunk_id"]
+    assert changed[2]["content_hash"] != first[2]["content_hash"]
+
+
+def test_same_text_in_two_files_gets_two_ids_and_one_content_hash(tmp_path):
+    rows, _ = ingest(_seed(tmp_path, {"a.md": SENTENCE, "b.md": SENTENCE}), CFG)
+    assert rows[0]["chunk_id"] != rows[1]["chunk_id"]
+    assert rows[0]["content_hash"] == rows[1]["content_hash"]
+
+
+def test_unicode_text_survives(tmp_path):
+    text = "Température de consigne : 21 °C — naïve café, 温度设定, emoji 🔥, RTL שלום.\u00a0Fin."
+    rows, _ = ingest(_seed(tmp_path, {"fr.md": f"# Réglages\n{text}\n"}), CFG)
+    assert rows[0]["section"] == "Réglages"
+    assert rows[0]["text"] == text.replace("\u00a0", " ")
+
+
+def test_a_utf8_bom_is_removed(tmp_path):
+    rows, _ = ingest(_seed(tmp_path, {"bom.md": "\ufeff# Title\nBody text here.".encode()}), CFG)
+    assert [(r["section"], r["text"]) for r in rows] == [("Title", "Body text here.")]
+
+
+def test_position_counts_per_file(tmp_path):
+    many = "\n".join(f"# S{i}\n{SENTENCE}" for i in range(3))
+    rows, metrics = ingest(_seed(tmp_path, {"a.md": many, "b.md": many}), CFG)
+    assert [(r["source"], r["position"]) for r in rows] == [
+        ("a.md", 0), ("a.md", 1), ("a.md", 2), ("b.md", 0), ("b.md", 1), ("b.md", 2)]
+    assert metrics["chunks"] == 6 and metrics["tokens"] == sum(r["n_tokens"] for r in rows)
