@@ -76,14 +76,6 @@ def _package_dir(name: str, spec: ModelSpec) -> Path:
     return Path(found.origin).parent
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _assemble(spec: ModelSpec, target: Path) -> None:
     parts = [p for name in spec.packages for p in sorted((_package_dir(name, spec) / "data").glob("*.bin"))]
     target.parent.mkdir(parents=True, exist_ok=True)

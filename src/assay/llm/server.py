@@ -85,6 +85,7 @@ def _spawn(model: str, n_parallel: int, n_ctx: int, threads: int,
             return ServerInfo(found["base_url"], found["model_id"], proc.pid, owned=True), proc
         time.sleep(0.25)
     proc.kill()
+    proc.wait()
     raise AssayError(f"embedded server for '{model}' was not healthy after {START_TIMEOUT_S:.0f} s; see {log}")
 
 
