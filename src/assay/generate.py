@@ -165,7 +165,8 @@ def generate(chunks: pd.DataFrame, model: ChatModel, cfg: Generate, seed: int) -
     records = chunks.to_dict("records")
     jobs, short = plan(records, cfg, seed)
     start = time.monotonic()
-    results = run_batch(model, (request(j, cfg, seed) for j in jobs), desc="generate")
+    requests = [request(j, cfg, seed) for j in jobs]  # a list: the progress bar knows its total (ETA)
+    results = run_batch(model, requests, desc="generate")
     seconds = time.monotonic() - start
     rows = [row(j, r, model, cfg, seed) for j, r in zip(jobs, results, strict=True)]
     fresh = sum(r.completion_tokens for r in results if not r.cached)
