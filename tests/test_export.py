@@ -2,8 +2,10 @@ import json
 
 import datasets
 import pandas as pd
+import pytest
+from pydantic import ValidationError
 
-from assay.config import Splits
+from assay.config import Export, Splits
 from assay.export import (
     FEATURES,
     assign_splits,
@@ -116,3 +118,11 @@ def test_seed_hashes_cover_nested_files(tmp_path):
     (tmp_path / "sub" / "b.txt").write_text("b")
     hashes = seed_hashes(tmp_path)
     assert list(hashes) == ["a.md", "sub/b.txt"] and len(hashes["a.md"]) == 64
+
+
+def test_export_params_are_validated():
+    with pytest.raises(ValidationError, match="sum to 1"):
+        Splits(train=0.9, validation=0.2, test=0.0)
+    with pytest.raises(ValidationError, match="hub_repo"):
+        Export(dataset_name="d", push_to_hub=True)
+    assert Export(dataset_name="d").private and not Export(dataset_name="d").push_to_hub

@@ -71,3 +71,18 @@ def test_a_bad_token_fails_with_a_message_naming_the_repo(tmp_path):
         done = _client(stub, tmp_path, "v1", 3, token="hf_wrong")
     assert done.returncode != 0
     assert "Hub push to tester/demo failed (HTTP 401)" in done.stderr and "hf_wrong" not in done.stderr
+
+
+def test_push_names_what_is_missing_before_any_request(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from assay.errors import AssayError
+    from assay.hub import push
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(AssayError, match="HF_HUB_OFFLINE=1 is set"):
+        push(tmp_path, "o/n")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with pytest.raises(AssayError, match="HF_TOKEN is not set"):
+        push(tmp_path, "o/n")
