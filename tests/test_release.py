@@ -123,8 +123,9 @@ def test_git_tracked_outputs_and_compare_table(tmp_path):
     (tmp_path / "dvc.yaml").write_text(DVC_YAML + "    plots:\n      - p.csv:\n          cache: false\n")
     assert git_tracked_outputs(tmp_path / "dvc.yaml") == ["metrics/export.json", "p.csv"]
     diff = {"metrics/export.json": {"rows": {"old": 3, "new": 5, "diff": 2}, "rate": {"old": 0.5, "new": 0.5}}}
-    runs = {"v2": {"run_name": "v2", "run_id": "abc"}}
+    runs = {"v2": {"run_name": "v2", "run_id": "abc", "metrics": {"export.rows": 5.0, "filter.accepted": 4.0}}}
     table = format_compare("v1", "v2", diff, runs).splitlines()
     assert table[0].split() == ["metric", "v1", "v2", "change"]
-    assert table[1].split() == [" export.rate".strip(), "0.5", "0.5"] and table[2].split() == ["*export.rows", "3", "5", "2"]
+    assert table[1].split() == ["export.rate", "0.5", "0.5"] and table[2].split() == ["*export.rows", "3", "5", "2"]
+    assert table[3].split() == ["*mlflow:filter.accepted", "-", "4"]
     assert table[-1] == "mlflow v2: run v2 (abc)" and table[-2] == "mlflow v1: no run found"

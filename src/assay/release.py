@@ -113,15 +113,21 @@ def metrics_diff(rev_a: str, rev_b: str, cwd: str | Path = ".") -> dict[str, dic
 
 def format_compare(rev_a: str, rev_b: str, diff: dict[str, dict[str, Any]],
                    runs: dict[str, dict[str, Any]]) -> str:
-    """A side-by-side table: changed metrics first-marked with `*`; then the MLflow runs found."""
+    """A side-by-side table, changed metrics marked `*`: `dvc metrics diff` rows, then metrics only
+    MLflow has (`mlflow:` rows, e.g. for runs whose metrics files were never committed), then the
+    MLflow runs found."""
+    values = {f"{Path(file).stem}.{name}": (v.get("old"), v.get("new"), v.get("diff"))
+              for file, metrics in diff.items() for name, v in metrics.items()}
+    a, b = (runs.get(r, {}).get("metrics", {}) for r in (rev_a, rev_b))
+    for name in sorted((a.keys() | b.keys()) - values.keys()):
+        old, new = a.get(name), b.get(name)
+        change = new - old if old is not None and new is not None else None
+        values[f"mlflow:{name}"] = (old, new, change)
     rows = [("metric", rev_a, rev_b, "change")]
-    for file, metrics in sorted(diff.items()):
-        for name, values in sorted(metrics.items()):
-            old, new = values.get("old"), values.get("new")
-            change = values.get("diff")
-            mark = "*" if old != new else " "
-            rows.append((f"{mark}{Path(file).stem}.{name}", _fmt(old), _fmt(new),
-                         _fmt(change) if change not in (None, 0) else ""))
+    for name, (old, new, change) in values.items():
+        mark = "*" if old != new else " "
+        rows.append((f"{mark}{name}", _fmt(old), _fmt(new), _fmt(change) if change not in (None, 0) else ""))
+    rows[1:] = sorted(rows[1:], key=lambda r: (r[0].lstrip("* ").startswith("mlflow:"), r[0].lstrip("* ")))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     for rev in (rev_a, rev_b):
