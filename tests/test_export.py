@@ -97,6 +97,9 @@ def test_empty_splits_are_left_out_and_reexport_replaces_the_folder(tmp_path):
     fresh = datasets.load_dataset(str(tmp_path / "export"), cache_dir=str(tmp_path / "hf2"))
     assert sum(d.num_rows for d in fresh.values()) == 3 and len(fresh) == 1
     assert not (tmp_path / ".export.tmp").exists()
+    assert export(tmp_path, rows(1).head(0), out="none")["rows"] == 0
+    empty = datasets.load_dataset(str(tmp_path / "none"), cache_dir=str(tmp_path / "hf3"))
+    assert list(empty) == ["train"] and empty["train"].num_rows == 0 and empty["train"].features == FEATURES
 
 
 def test_reports_histogram_rejections_and_sample_table(tmp_path):
