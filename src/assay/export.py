@@ -185,7 +185,7 @@ def write_export(accepted: pd.DataFrame, out_dir: str | Path, *, name: str, lice
     (tmp / "openai").mkdir()
     names = assign_splits(accepted["seed_ids"], splits) if len(accepted) else pd.Series(dtype=str)
     parts = {s: to_dataset(accepted[names == s]) for s in SPLITS if (names == s).any()}
-    parts = parts or {"train": to_dataset(accepted.head(0))}  # nothing accepted: an empty, loadable train
+    parts = parts or {"train": to_dataset(accepted.head(0))}  # nothing accepted: an empty train with the schema
     for split, dataset in parts.items():
         dataset.to_parquet(str(tmp / "data" / f"{split}-00000-of-00001.parquet"))
         _write_jsonl(dataset, tmp / "openai" / f"{split}.jsonl")
