@@ -29,8 +29,12 @@ def body(args, params):
     accepted = read_table(args.accepted, CRITIQUE_COLUMNS, "export")
     rejected = pd.read_parquet(args.rejected) if Path(args.rejected).is_file() else pd.DataFrame()
     stage_metrics = {s: json.loads((Path(args.metrics_dir) / f"{s}.json").read_text()) for s in UPSTREAM}
-    used = dict.fromkeys([params.generate.endpoint, *params.critique.judges])
-    models = [describe(n, params.llm.endpoints[n]) for n in used]
+    c = params.critique
+    reward = [c.reward.endpoint or c.judges[0]] if c.reward.kind == "llm" else []
+    used = dict.fromkeys([params.generate.endpoint, *c.judges, *reward, c.reviser, c.orchestrator_endpoint])
+    models = [describe(n, params.llm.endpoints[n]) for n in used if n]
+    if c.reward.kind == "endpoint":
+        models.append({"endpoint": "reward", "model": "HTTP scorer", "server": str(c.reward.url)})
     e = params.export
     lineage = {"git_commit": git_commit(), "seed_files": seed_hashes(args.seeds)}
     metrics = write_export(accepted, args.out, name=e.dataset_name, license=e.license,
