@@ -134,3 +134,52 @@ def test_recall_and_precision_against_brute_force_jaccard():
     assert len(pairs) > 30
     assert recall >= 0.9
     assert precision >= 0.95
+
+
+def test_signatures_are_bit_identical_to_datasketch_bulk():
+    import numpy as np
+    from datasketch import MinHash
+
+    from assay.filters.dedup import fold32, shingle_hashes, signatures
+
+    rng = random.Random(4)
+    texts = [normalise(_random_text(rng, rng.randint(1, 60))) for _ in range(50)] + [""]
+    hashed = shingle_hashes(texts, 5)
+    expected = np.vstack([m.hashvalues for m in MinHash.bulk(
+        [fold32(h).tolist() for h in hashed], num_perm=64, seed=3, hashfunc=int)])
+    assert (signatures(hashed, num_perm=64, seed=3, block=100) == expected).all()
+
+
+def test_shingle_hashes_give_the_same_jaccard_as_strings():
+    from assay.filters.dedup import jaccard_hashes, shingle_hashes
+
+    rng = random.Random(5)
+    a = normalise(_random_text(rng, 60))
+    b = _change_words(rng, a, 3)
+    short = ["hi there", "hi there", "hi where"]
+    ha, hb, *hs = shingle_hashes([a, b, *short], 5)
+    assert jaccard_hashes(ha, hb) == jaccard(shingles(a, 5), shingles(b, 5))
+    assert jaccard_hashes(hs[0], hs[1]) == 1.0 and jaccard_hashes(hs[0], hs[2]) == 0.0
+
+
+def test_match_reference_finds_exact_and_near_repeats_of_an_old_version():
+    from assay.filters.dedup import match_reference
+
+    rng = random.Random(6)
+    old = [_random_text(rng, 80) for _ in range(5)]
+    new = [old[2].upper() + "!", _replace_word(old[4], 40), _random_text(rng, 80)]
+    found = match_reference(new, old)
+    assert found[0] == (2, 1.0) and found[1][0] == 4 and 0.8 <= found[1][1] < 1 and found[2] is None
+    assert match_reference(new, []) == [None, None, None]
+
+
+def test_contamination_is_the_share_of_an_eval_item_inside_a_sample():
+    from assay.filters.dedup import contamination
+
+    evals = ["how do I reset the thermostat to factory settings", "", "what is the warranty period"]
+    texts = ["Q: How do I reset the thermostat to factory settings? A: hold the dial.",
+             "The warranty period is two years.", "unrelated"]
+    found = contamination(texts, evals, ngram=3)
+    assert found[0] == (0, 1.0)
+    assert found[1] == (2, pytest.approx(1 / 3))  # only "the warranty period" of its 3 trigrams
+    assert found[2] == (-1, 0.0)

@@ -2,8 +2,10 @@
 
 LSH alone at 0.8 measured recall 0.79 / precision 0.89; a looser LSH band (0.7) followed by an
 exact Jaccard check of the shingle sets measured recall 0.97 / precision 1.00 (MEASURED.md).
-Signatures come from datasketch's `MinHash.bulk`; the LSH banding is done on the whole signature
-matrix with numpy (datasketch's per-record MinHashLSH insert/query was the slow part).
+Signatures are datasketch's MinHash (its permutations and finaliser, bit-identical to
+`MinHash.bulk`) computed for all texts at once with numpy, over n-gram hashes built with numpy;
+the LSH banding runs on the whole signature matrix (datasketch's per-record objects and
+MinHashLSH insert/query were the slow part: bench/dedup.py).
 Also: matching against reference texts (a previous version) and n-gram decontamination.
 """
 
@@ -11,22 +13,23 @@ import hashlib
 import itertools
 import re
 import unicodedata
+import zlib
 from collections import defaultdict
 
 import numpy as np
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
+from datasketch.minhash import _fmix
 
 SCORER_VERSION = "dedup-2"
 
 _PUNCT = re.compile(r"[^\w\s]|_")
-_SPACE = re.compile(r"\s+")
 
 
 def normalise(text: str) -> str:
     """NFKC, casefold, turn punctuation into spaces, collapse whitespace; "" for blank text."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return _SPACE.sub(" ", _PUNCT.sub(" ", folded)).strip()
+    return " ".join(_PUNCT.sub(" ", folded).split())
 
 
 def shingles(normalised: str, ngram: int) -> set[str]:
@@ -42,6 +45,54 @@ def jaccard(a: set[str], b: set[str]) -> float:
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+class _WordHashes(dict):
+    """word -> crc32, computed on first lookup (dict lookups stay in C for repeated words)."""
+
+    def __missing__(self, word: str) -> int:
+        self[word] = value = zlib.crc32(word.encode("utf-8"))
+        return value
+
+
+def _combine(h: np.ndarray, width: int) -> np.ndarray:
+    """Hash of each run of `width` consecutive word hashes (len(h) - width + 1 values)."""
+    acc = np.zeros(len(h) - width + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(width):
+            acc = acc * _MIX + h[k : k + len(acc)] + np.uint64(k + 1)
+        acc ^= acc >> np.uint64(31)
+        acc *= _MIX
+    return acc
+
+
+def shingle_hashes(normalised: list[str], ngram: int) -> list[np.ndarray]:
+    """Per text, the word n-grams of `shingles` as 64-bit hashes (crc32 per distinct
+    word, n-grams combined with numpy over all texts at once). Equal n-grams hash equal and a
+    collision between different ones is ~2^-64, so Jaccard on these equals Jaccard on the strings;
+    it is several times cheaper than building the strings."""
+    split = [t.split() for t in normalised]
+    flat = np.fromiter(map(_WordHashes().__getitem__, itertools.chain.from_iterable(split)), dtype=np.uint64)
+    ends = np.cumsum([len(words) for words in split])
+    grams = _combine(flat, ngram) if len(flat) >= ngram else np.zeros(0, dtype=np.uint64)
+    out = []
+    for words, end in zip(split, ends.tolist(), strict=True):
+        start = end - len(words)
+        if len(words) >= ngram:  # n-grams starting in this text and ending inside it
+            out.append(grams[start : end - ngram + 1])
+        else:  # the whole text is one shingle, as in `shingles`
+            out.append(_combine(flat[start:end], len(words)) if words else np.zeros(1, dtype=np.uint64))
+    return out
+
+
+def jaccard_hashes(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two shingle-hash arrays taken as sets (repeats count once)."""
+    a, b = np.unique(a), np.unique(b)
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
 
 
 class _UnionFind:
@@ -72,13 +123,32 @@ def _join_exact(normalised: list[str], groups: _UnionFind) -> list[int]:
     return list(first.values())
 
 
-def signatures(sets: list[set[str]], *, num_perm: int, seed: int) -> np.ndarray:
-    """MinHash signatures (datasketch `MinHash.bulk`), one row of `num_perm` values per set."""
-    if not sets:
+def fold32(h: np.ndarray) -> np.ndarray:
+    """64-bit shingle hashes folded to the 32-bit values datasketch's affine32 MinHash hashes."""
+    return ((h ^ (h >> np.uint64(32))) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def signatures(hashed: list[np.ndarray], *, num_perm: int, seed: int, block: int = 1024) -> np.ndarray:
+    """MinHash signatures, one row of `num_perm` values per shingle-hash array: bit-identical to
+    datasketch's `MinHash.bulk([fold32(h).tolist() ...], hashfunc=int)` (same permutations, same
+    finaliser; tested), computed for all texts at once with numpy: per-record MinHash objects
+    were most of the step's time. Every array must be non-empty."""
+    if not hashed:
         return np.zeros((0, num_perm), dtype=np.uint64)
-    encoded = [[s.encode("utf-8") for s in shingle_set] for shingle_set in sets]
-    minhashes = MinHash.bulk(encoded, num_perm=num_perm, seed=seed)
-    return np.vstack([m.hashvalues for m in minhashes]).astype(np.uint64)
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    flat = _fmix(fold32(np.concatenate(hashed)), 32)
+    starts = np.r_[0, np.cumsum([len(h) for h in hashed])[:-1]]
+    out = np.empty((len(hashed), num_perm), dtype=np.uint32)
+    first = 0  # blocks of whole docs, ~`block` shingles: the block x num_perm product stays in cache
+    while first < len(hashed):
+        last = int(np.searchsorted(starts, starts[first] + block, side="right"))
+        last = max(last, first + 1)
+        lo, hi = starts[first], (starts[last] if last < len(hashed) else len(flat))
+        with np.errstate(over="ignore"):
+            phv = flat[lo:hi, None] * a + b
+        out[first:last] = np.minimum.reduceat(phv, starts[first:last] - lo, axis=0)
+        first = last
+    return out.astype(np.uint64)
 
 
 def _band_keys(sig: np.ndarray, lsh_threshold: float) -> np.ndarray:
@@ -111,7 +181,7 @@ def candidate_pairs(sig: np.ndarray, lsh_threshold: float) -> set[tuple[int, int
 
 
 def _join_near(
-    sets: dict[int, set[str]],
+    sets: dict[int, np.ndarray],
     groups: _UnionFind,
     *,
     threshold: float,
@@ -123,7 +193,7 @@ def _join_near(
     ids = list(sets)
     sig = signatures([sets[i] for i in ids], num_perm=num_perm, seed=seed)
     for a, b in candidate_pairs(sig, lsh_threshold):
-        if jaccard(sets[ids[a]], sets[ids[b]]) >= threshold:
+        if jaccard_hashes(sets[ids[a]], sets[ids[b]]) >= threshold:
             groups.union(ids[a], ids[b])
 
 
@@ -168,7 +238,7 @@ def find_duplicates(
     normalised = [normalise(t) for t in texts]
     groups = _UnionFind(len(texts))
     unique = _join_exact(normalised, groups)
-    sets = {i: shingles(normalised[i], ngram) for i in unique}
+    sets = dict(zip(unique, shingle_hashes([normalised[i] for i in unique], ngram), strict=True))
     if sets:
         _join_near(
             sets,
@@ -209,12 +279,12 @@ def match_reference(
     todo = [i for i, r in enumerate(result) if r is None]
     if not todo or not reference:
         return result
-    sets = [shingles(norm_t[i], ngram) for i in todo] + [shingles(r, ngram) for r in norm_r]
+    sets = shingle_hashes([norm_t[i] for i in todo] + norm_r, ngram)
     sig = signatures(sets, num_perm=num_perm, seed=seed)
     for a, b in candidate_pairs(sig, lsh_threshold):
         if a >= len(todo) or b < len(todo):  # keep (new text, reference) pairs only
             continue
-        score, i, j = jaccard(sets[a], sets[b]), todo[a], b - len(todo)
+        score, i, j = jaccard_hashes(sets[a], sets[b]), todo[a], b - len(todo)
         if score >= threshold and (result[i] is None or score > result[i][1]):
             result[i] = (j, score)
     return result
