@@ -93,6 +93,7 @@ def test_429_halves_concurrency_and_it_recovers(chat):
     assert all(r.error is None for r in results)
     assert model.limiter.min_limit <= 4 and model.limiter.decreases >= 1
     assert model.limiter.limit == 8  # back to the configured concurrency
+    assert model.ledger.flat()["llm.faulty.concurrency_min"] == model.limiter.min_limit  # in stage metrics
     assert stub.max_in_flight <= 8
 
 

@@ -65,6 +65,7 @@ class Ledger:
     rows: dict[tuple[str, str], dict[str, float]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(float)))
     error_kinds: Counter[tuple[str, str]] = field(default_factory=Counter)  # (endpoint, kind) -> calls
+    throttled: dict[str, int] = field(default_factory=dict)  # endpoint -> lowest in-flight limit (AIMD)
 
     def add(self, endpoint: str, tag: str, result: ChatResult, cost: float, seconds: float) -> None:
         row = self.rows[(endpoint, tag)]
@@ -92,6 +93,8 @@ class Ledger:
                 out[f"{prefix}.{endpoint}.{tag}.{key}"] = round(row[key], 6)
         for (endpoint, kind), count in sorted(self.error_kinds.items()):
             out[f"{prefix}.{endpoint}.error.{kind}"] = float(count)
+        for endpoint, limit in sorted(self.throttled.items()):
+            out[f"{prefix}.{endpoint}.concurrency_min"] = float(limit)
         return out
 
 
@@ -269,6 +272,8 @@ class OpenAIChat:
         seconds = time.monotonic() - start
         cost = (result.prompt_tokens * self.prices[0] + result.completion_tokens * self.prices[1]) / 1e6
         self.ledger.add(self.name, request.tag, result, cost, seconds)
+        if self.limiter.decreases:  # the endpoint pushed back: say how far concurrency fell
+            self.ledger.throttled[self.name] = self.limiter.min_limit
         if result.error is None:
             self.cache.put(key, {k: v for k, v in vars(result).items() if k != "cached"})
         return result
