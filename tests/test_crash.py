@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.fault_server import ROOT, run_script, schema_reply, stage_params, write_chunks
 from tests.openai_stub import OpenAIStub
@@ -71,6 +72,7 @@ def test_kill_9_mid_generate_then_resume(tmp_path):
 WRITER = textwrap.dedent("""
     import sys, time
     import pandas as pd
+import pytest
     from assay.records import write_table
 
     def half_write(self, path, **kwargs):  # a writer that dies half way through the file
@@ -99,3 +101,38 @@ def test_a_writer_killed_mid_write_never_leaves_a_half_parquet(tmp_path):
     assert pd.read_parquet(out)["id"].tolist() == ["old-1", "old-2"]  # the complete previous file
     write_table(pd.DataFrame({"id": ["next"]}), out)  # the next write clears the dead writer's temp
     assert not stale.exists() and pd.read_parquet(out)["id"].tolist() == ["next"]
+
+
+@pytest.mark.integration  # ~14 s: three stage processes
+def test_kill_9_mid_critique_then_resume(tmp_path):
+    """The critique loop (judges, reward, revisions, re-judging) resumes from the cache too."""
+    chunks = write_chunks(tmp_path / "chunks.parquet", 8)
+    samples, out, cache = tmp_path / "samples.parquet", tmp_path / "critiqued.parquet", tmp_path / "cache"
+    stub = OpenAIStub([schema_reply]).start()
+    try:
+        params = stage_params(tmp_path / "params.yaml", stub.base_url, cache, endpoint={"concurrency": 2})
+        made = run_script("generate", "--params", str(params), "--chunks", str(chunks), "--out", str(samples),
+                          "--metrics", str(tmp_path / "g.json"))
+        assert made.returncode == 0, made.stderr[-2000:]
+        generated = _cached(cache)
+        args = ["--params", str(params), "--samples", str(samples), "--chunks", str(chunks), "--out", str(out),
+                "--lessons", str(tmp_path / "lessons.md"), "--metrics", str(tmp_path / "c.json")]
+        stub.delay = 0.15
+        proc = subprocess.Popen([sys.executable, str(ROOT / "stages" / "critique.py"), *args, "--no-mlflow"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while _cached(cache) < generated + 6 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done_before, sent_before = _cached(cache), len(stub.requests)
+        assert proc.returncode == -signal.SIGKILL and not out.exists()
+        stub.delay = 0.0
+        rerun = run_script("critique", *args)
+        assert rerun.returncode == 0, rerun.stderr[-2000:]
+    finally:
+        stub.close()
+    resent = len(stub.requests) - sent_before
+    assert resent == _cached(cache) - done_before  # each request the rerun sent was a new call
+    judged = pd.read_parquet(out)
+    assert sorted(judged["id"]) == sorted(pd.read_parquet(samples)["id"])  # none lost or doubled
