@@ -183,3 +183,54 @@ def test_unknown_backend_and_model_type_are_rejected():
         make_scorer("detoxify", model_type="huge")
     with pytest.raises(ValueError, match="batch_size"):
         make_scorer("profanity", batch_size=0)
+
+
+# A small labelled set for the profanity backend in a support domain: (text, toxic?). Benign
+# texts include words that look rude out of context ("kill the process", "dummy load").
+LABELLED = [
+    ("You are a fucking idiot and your thermostat is garbage.", True),
+    ("Shut up and fix my heating, you useless moron.", True),
+    ("This piece of shit stopped working again.", True),
+    ("Go to hell, your support team are a bunch of clowns.", True),
+    ("What a bullshit answer, are you stupid?", True),
+    ("Your agents are dumb as rocks.", True),
+    ("I hope your company burns down, assholes.", True),
+    ("Screw you and your crappy app.", True),
+    ("You people are pathetic losers.", True),
+    ("This damn bitch of a device keeps rebooting.", True),
+    ("I swear to god I will smash this fucking thing.", True),
+    ("Stop being such a jerk and answer the question.", True),
+    ("I know where your office is and I will find you.", True),  # a threat without a rude word
+    ("People like you should not be allowed to have jobs.", True),  # contempt without a rude word
+    ("How do I reset the thermostat to factory settings?", False),
+    ("Kill the sync process in the app, then restart it.", False),
+    ("The heat pump shoots hot air when the fan starts.", False),
+    ("Use a dummy load to test the relay output.", False),
+    ("My boiler is dead after the power cut.", False),
+    ("The display went blank and the unit is hot to the touch.", False),
+    ("Please attack the problem step by step: wiring first, then Wi-Fi.", False),
+    ("The firmware update bombed out at 80 percent.", False),
+    ("Thanks, that fixed it. You saved my evening!", False),
+    ("I am frustrated: this is the third replacement in a month.", False),
+    ("Can I return the unit if the box was opened?", False),
+    ("The C-wire adapter is not included in the package.", False),
+    ("Error E42 means the sensor lost contact with the hub.", False),
+    ("This is really annoying, the schedule keeps resetting.", False),
+    ("The screen is stuck on a cold start loop.", False),
+    ("It was a hell of a week, but the heating works now.", False),
+]
+
+
+def test_profanity_backend_on_a_labelled_support_set_with_per_label_thresholds():
+    scores = make_scorer("profanity").score([t for t, _ in LABELLED])
+    truth = [y for _, y in LABELLED]
+
+    def accuracy(threshold):
+        predicted = [s["profanity"] >= threshold for s in scores]
+        tp = sum(p and y for p, y in zip(predicted, truth, strict=True))
+        return (sum(p == y for p, y in zip(predicted, truth, strict=True)) / len(truth),
+                tp / max(1, sum(predicted)), tp / sum(truth))
+
+    acc, precision, recall = accuracy(0.5)
+    print(f"profanity @0.5 on {len(LABELLED)}: accuracy {acc:.2f} precision {precision:.2f} recall {recall:.2f}")
+    assert acc >= 0.75 and precision >= 0.8
