@@ -94,8 +94,9 @@ def city(prompt: str) -> ChatRequest:
 
 def _params(tmp_path: Path) -> Params:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["llm"] = {"cache_dir": str(tmp_path / "cache"),
-                  "endpoints": {"tiny": {"embedded": MODEL, "n_parallel": 2, "n_ctx": 2048}}}
+    raw["llm"] = {"cache_dir": str(tmp_path / "cache"),  # the others stay: params may refer to them
+                  "endpoints": raw["llm"]["endpoints"] | {"tiny": {"embedded": MODEL, "n_parallel": 2,
+                                                                   "n_ctx": 2048}}}
     raw["generate"]["endpoint"], raw["critique"]["judges"] = "tiny", ["tiny"]
     return Params.model_validate(raw)
 
