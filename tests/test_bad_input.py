@@ -108,9 +108,12 @@ def test_bad_seed_files_are_skipped_counted_and_named(tmp_path):
     assert {k: m[k] for k in m if k.startswith("skipped.")} == {
         "skipped.binary": 1, "skipped.empty": 1, "skipped.undecodable": 1, "skipped.oversized": 1,
         "skipped.invalid_spec": 1, "skipped.unsupported_type": 1}
-    for name, reason in [("binary.md", "binary"), ("empty.txt", "empty"), ("latin1.md", "undecodable"),
-                         ("huge.txt", "oversized"), ("api.yaml", "invalid_spec")]:
-        assert f"{name}: skipped ({reason})" in done.stderr
+    for name, reason, fix in [("binary.md", "binary", "remove it or convert it"), ("empty.txt", "empty", "remove it"),
+                              ("latin1.md", "undecodable", "re-save it as UTF-8"),
+                              ("huge.txt", "oversized", "split it or raise the limit"),
+                              ("api.yaml", "invalid_spec", "fix its syntax")]:
+        [line] = [x for x in done.stderr.splitlines() if f"{name}: skipped ({reason}); " in x]
+        assert fix in line
     assert "tickets:2: invalid JSON line skipped" in done.stderr
 
 

@@ -39,6 +39,19 @@ _STEP = re.compile(r"^\s*(\d{1,2})[.)]\s+\S")
 _NEGATED_INTRO = re.compile(r"\b(not|never|avoid)\b", re.IGNORECASE)
 
 
+SKIP_HINTS = {  # how to fix a skipped seed file, appended to its warning
+    "binary": "; not a text document: remove it or convert it to md/txt/html",
+    "undecodable": "; not UTF-8: re-save it as UTF-8",
+    "oversized": "; larger than ingest.max_file_mb: split it or raise the limit in params.yaml",
+    "empty": "; remove it or add content",
+    "unreadable": "; check the file's permissions",
+    "invalid_spec": "; the YAML/JSON does not parse: fix its syntax",
+    "invalid_pdf": "; the PDF is damaged: re-export it",
+    "encrypted_pdf": "; remove the PDF's password",
+    "no_text": "; no extractable text (scanned images?): OCR it first",
+}
+
+
 class SkipFile(Exception):
     """The file cannot be used; the message is the counted reason."""
 
@@ -329,7 +342,7 @@ def ingest(seed_dir: str | Path, cfg: Ingest) -> tuple[list[dict[str, Any]], dic
             pieces = load_file(path, suffix, int(cfg.max_file_mb * 1024 * 1024))
         except SkipFile as reason:
             skipped[str(reason)] += 1
-            log.warning("%s: skipped (%s)", rel, reason)
+            log.warning("%s: skipped (%s)%s", rel, reason, SKIP_HINTS.get(str(reason), ""))
             continue
         rows += chunk_pieces(rel, pieces, cfg)
     if not rows:
