@@ -185,3 +185,12 @@ def test_generate_stage_fails_above_max_error_rate_naming_endpoint_and_counts(tm
     assert "endpoint 'stub'" in message and "errors by kind: endpoint 'stub': InternalServerError 4" in message
     rows = pd.read_parquet(out)  # the failed rows are kept, with their error
     assert len(rows) == 4 and rows["error"].str.contains("InternalServerError").all()
+
+
+def test_connect_check_is_skipped_behind_a_proxy(chat, monkeypatch):
+    """With HTTPS_PROXY set, a direct connect would fail where the client (via the proxy) works."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    model = chat(SimpleNamespace(base_url="https://unreachable.invalid/v1"))
+    asyncio.run(model._reachable("https://unreachable.invalid/v1"))  # returns: no direct connect tried

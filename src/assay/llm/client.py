@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import openai
 
@@ -161,6 +162,8 @@ class OpenAIChat:
         """Fail fast when nothing listens at the endpoint: retrying a closed port or an unknown
         host for minutes, call after call, helps nobody. Raises AssayError (exit 2)."""
         parts = urlsplit(base_url)
+        if getproxies().get(parts.scheme) and not proxy_bypass(parts.hostname or ""):
+            return  # through a proxy (httpx honours *_PROXY): a direct connect proves nothing
         port = parts.port or (443 if parts.scheme == "https" else 80)
         problem: Exception | None = None
         for attempt in range(3):  # a server that is just coming up gets ~1.5 s
