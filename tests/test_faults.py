@@ -194,3 +194,11 @@ def test_connect_check_is_skipped_behind_a_proxy(chat, monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     model = chat(SimpleNamespace(base_url="https://unreachable.invalid/v1"))
     asyncio.run(model._reachable("https://unreachable.invalid/v1"))  # returns: no direct connect tried
+
+
+def test_a_huge_retry_after_is_capped(chat, monkeypatch):
+    monkeypatch.setattr(client_mod, "MAX_RETRY_AFTER_S", 0.3)
+    with OpenAIStub([error(429, headers={"Retry-After": "86400"}), completion('{"answer": "x"}')]) as stub:
+        start = time.monotonic()
+        [result] = run_batch(chat(stub), [req()])
+    assert result.error is None and time.monotonic() - start < 5

@@ -106,11 +106,15 @@ def error_kind(error: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", head)[:40]
 
 
+MAX_RETRY_AFTER_S = 120.0  # a proxy asking for an hour would stall the stage with no word
+
+
 def _retry_after(exc: Exception) -> float | None:
+    """Seconds the server asked us to wait (capped at MAX_RETRY_AFTER_S), or None."""
     response = getattr(exc, "response", None)
     value = response.headers.get("retry-after") if response is not None else None
     try:
-        return float(value) if value is not None else None
+        return min(max(0.0, float(value)), MAX_RETRY_AFTER_S) if value is not None else None
     except ValueError:
         return None
 
