@@ -24,6 +24,7 @@ def test_flagged_applies_per_entity_thresholds_then_the_default_and_the_allow_li
     assert _entities(flagged(TEXT, FINDINGS, {}, 0.5, ["lumo"])) == ["EMAIL_ADDRESS"]
 
 
+@pytest.mark.integration  # presidio-anonymizer imports presidio-analyzer + spaCy (~5 s)
 def test_redact_messages_maps_joined_offsets_back_to_each_message():
     messages = [{"role": "user", "content": "I am Jane Doe"}, {"role": "assistant", "content": "Hi Jane Doe!"}]
     # joined: "I am Jane Doe\nHi Jane Doe!" -> Jane Doe at 5-13 and 17-25

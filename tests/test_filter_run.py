@@ -85,6 +85,7 @@ def test_unknown_entity_in_thresholds_or_policy_fails_validation():
         Filter.model_validate({"pii": {"entities": ["PERSON"], "policy": {"EMAIL_ADDRESS": "redact"}}})
 
 
+@pytest.mark.integration  # redaction imports presidio-anonymizer (~5 s)
 def test_redact_policy_replaces_the_span_and_uses_the_prescored_recheck():
     cfg = Filter.model_validate({"pii": {"entities": ["EMAIL_ADDRESS"], "threshold": 0.5,
                                          "policy": {"EMAIL_ADDRESS": "redact"}}, **OFF})
@@ -152,6 +153,7 @@ def _fake_pii(texts):
             if "jane" in t else [] for t in texts]
 
 
+@pytest.mark.integration  # redaction imports presidio-anonymizer (~5 s)
 def test_changing_any_threshold_reruns_no_model(tmp_path, monkeypatch):
     calls = {"pii": Counting(_fake_pii), "tox": Counting(lambda ts: [{"profanity": 0.2} for _ in ts]),
              "embed": Counting(lambda ts: [[1.0, 0.0] for _ in ts])}
