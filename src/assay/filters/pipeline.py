@@ -40,11 +40,12 @@ def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params,
     evals = sources.load_texts(cfg.dedup.eval_sets)
     scores = score(samples, chunks, cfg, cache, _rewriter(params, ledger) if cfg.rewrite.enabled else None)
     decided = decide(samples, scores, cfg, pii_scorer(cfg, cache), refs, evals)
-    out = metrics(decided, scores.toxicity_backend, cache)
-    out |= {"dedup.against_rows": len(refs[0]), "dedup.eval_rows": len(evals[0])}
+    evaluated = {}
     if cfg.pii.eval_samples:
         data = pii_eval.labelled_set(cfg.pii.eval_samples, params.seed)
-        out |= pii_eval.evaluate(data, pii_scorer(cfg, cache), cfg.pii)
+        evaluated = pii_eval.evaluate(data, pii_scorer(cfg, cache), cfg.pii)
+    out = metrics(decided, scores.toxicity_backend, cache) | evaluated  # cache counts include the eval
+    out |= {"dedup.against_rows": len(refs[0]), "dedup.eval_rows": len(evals[0])}
     if cfg.rewrite.enabled:
         out |= ledger.flat("rewrite_llm")
     return decided, out
