@@ -99,3 +99,14 @@ def test_real_embedded_model_rewrites_through_assay_llm(tmp_path):
         assert (r["answer"] is None) == (r["error"] is not None)
         assert r["original"] in ANSWERS
     assert ledger.totals()["calls"] == 2
+
+
+def test_enabled_rewrite_needs_an_endpoint_that_exists_and_a_style_guide():
+    from assay.config import load_params
+
+    with pytest.raises(ValueError, match="style_guide"):
+        Filter.model_validate({"pii": {"entities": ["PERSON"]}, "rewrite": {"enabled": True, "endpoint": "x"}})
+    raw = load_params("params.yaml").model_dump()
+    raw["filter"]["rewrite"] |= {"enabled": True, "endpoint": "nope"}
+    with pytest.raises(ValueError, match="filter.rewrite.endpoint: endpoint 'nope' is not defined"):
+        type(load_params("params.yaml")).model_validate(raw)
