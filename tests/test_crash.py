@@ -72,7 +72,6 @@ def test_kill_9_mid_generate_then_resume(tmp_path):
 WRITER = textwrap.dedent("""
     import sys, time
     import pandas as pd
-import pytest
     from assay.records import write_table
 
     def half_write(self, path, **kwargs):  # a writer that dies half way through the file
