@@ -93,12 +93,12 @@ def test_real_embedded_model_rewrites_through_assay_llm(tmp_path):
     raw["filter"]["rewrite"] |= {"enabled": True, "endpoint": "tiny", "max_tokens": 120}
     params = type(params).model_validate(raw)
     ledger = Ledger()
-    rewrites = _rewriter(params, ledger)(SAMPLES.head(2), lambda ts: [[] for _ in ts], toxic)
-    assert len(rewrites) == 2 and all(r is not None for r in rewrites)
+    rewrites = _rewriter(params, ledger)(SAMPLES.head(1), lambda ts: [[] for _ in ts], toxic)
+    assert len(rewrites) == 1 and rewrites[0] is not None
     for r in rewrites:  # a 135M model: any outcome is fine as long as it is recorded, never raised
         assert (r["answer"] is None) == (r["error"] is not None)
         assert r["original"] in ANSWERS
-    assert ledger.totals()["calls"] == 2
+    assert ledger.totals()["calls"] == 1
 
 
 def test_enabled_rewrite_needs_an_endpoint_that_exists_and_a_style_guide():
