@@ -49,6 +49,7 @@ def _last_answer(messages: list[dict]) -> tuple[int, str, str]:
 
 
 def request(messages: list[dict], cfg: Filter) -> ChatRequest:
+    """The rewrite request for one sample: style guide as system prompt, question + answer in."""
     _, answer, question = _last_answer(messages)
     r = cfg.rewrite
     return ChatRequest(messages=[{"role": "system", "content": SYSTEM.format(style=r.style_guide.strip())},
@@ -72,6 +73,7 @@ def meaning_problems(original: str, rewritten: str) -> list[str]:
 
 
 def with_answer(messages: list[dict], answer: str) -> list[dict]:
+    """A copy of `messages` whose last assistant message says `answer`."""
     idx, _, _ = _last_answer(messages)
     return [{**m, "content": answer} if i == idx else dict(m) for i, m in enumerate(messages)]
 
@@ -98,6 +100,7 @@ def rewrite(samples: pd.DataFrame, cfg: Filter, model: ChatModel, analyze: Calla
 
 
 def _equivalence(out: list[Any], done: list[int], model: ChatModel) -> None:
+    """Ask the model whether original and rewrite state the same facts (None: no usable reply)."""
     reqs = [ChatRequest(messages=[{"role": "user", "content": EQUIV.format(a=out[i]["original"], b=out[i]["answer"])}],
                         temperature=0.0, max_tokens=32, schema=EQUIV_SCHEMA, schema_name="equivalence",
                         seed=0, tag="rewrite_check") for i in done]
