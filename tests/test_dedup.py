@@ -163,7 +163,7 @@ def test_shingle_hashes_give_the_same_jaccard_as_strings():
 
 
 def test_match_reference_finds_exact_and_near_repeats_of_an_old_version():
-    from assay.filters.dedup import match_reference
+    from assay.filters.reference import match_reference
 
     rng = random.Random(6)
     old = [_random_text(rng, 80) for _ in range(5)]
@@ -174,7 +174,7 @@ def test_match_reference_finds_exact_and_near_repeats_of_an_old_version():
 
 
 def test_contamination_is_the_share_of_an_eval_item_inside_a_sample():
-    from assay.filters.dedup import contamination
+    from assay.filters.reference import contamination
 
     evals = ["how do I reset the thermostat to factory settings", "", "what is the warranty period"]
     texts = ["Q: How do I reset the thermostat to factory settings? A: hold the dial.",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from assay.config import Filter
-from assay.filters import dedup, embed, pii, rewrite
+from assay.filters import dedup, embed, pii, reference, rewrite
 from assay.filters.run import Scores
 from assay.records import messages_text
 
@@ -62,7 +62,7 @@ def _against(texts: list[str], ids: list[str], alive: list[int], refs: tuple[lis
     A reference row with the row's own id is the same sample re-exported, not a repeat."""
     ref_texts, ref_ids = refs
     d = cfg.dedup
-    found = dedup.match_reference([texts[i] for i in alive], ref_texts, threshold=d.threshold,
+    found = reference.match_reference([texts[i] for i in alive], ref_texts, threshold=d.threshold,
                                   lsh_threshold=d.lsh_threshold, num_perm=d.num_perm, ngram=d.ngram)
     return {alive[k]: {"id": ref_ids[m[0]], "jaccard": round(m[1], 4)}
             for k, m in enumerate(found) if m is not None and ref_ids[m[0]] != ids[alive[k]]}
@@ -74,7 +74,7 @@ def _contaminated(texts: list[str], alive: list[int], evals: tuple[list[str], li
     if not eval_texts:
         return {}
     d = cfg.dedup
-    found = dedup.contamination([texts[i] for i in alive], eval_texts, d.contamination_ngram)
+    found = reference.contamination([texts[i] for i in alive], eval_texts, d.contamination_ngram)
     return {alive[k]: {"id": eval_ids[j], "containment": round(c, 4)}
             for k, (j, c) in enumerate(found) if j >= 0 and c >= d.contamination_threshold}
 
