@@ -110,3 +110,12 @@ def test_enabled_rewrite_needs_an_endpoint_that_exists_and_a_style_guide():
     raw["filter"]["rewrite"] |= {"enabled": True, "endpoint": "nope"}
     with pytest.raises(ValueError, match="filter.rewrite.endpoint: endpoint 'nope' is not defined"):
         type(load_params("params.yaml")).model_validate(raw)
+
+
+def test_a_rewrite_identical_to_the_original_counts_as_unchanged():
+    rewrites = rewrite.rewrite(SAMPLES, CFG, FakeChat(lambda r: {"answer": ANSWERS[3]}),
+                               lambda ts: [[] for _ in ts], toxic)
+    scores = Scores(pii=[[] for _ in range(5)], toxicity=[{"profanity": 0.0}] * 5, toxicity_backend="profanity",
+                    rewrites=rewrites)
+    out = decide(SAMPLES, scores, CFG, lambda ts: [[] for _ in ts])
+    assert json.loads(out["filter"][3])["rewrite"]["status"] == "unchanged"

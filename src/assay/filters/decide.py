@@ -114,9 +114,10 @@ def _apply_rewrites(messages: list[list[dict]], reasons: list[list[str]], info: 
         if entry is None or reasons[i] or info[i]["redacted"]:
             continue  # rewrites were made from the unredacted text: never applied over a redaction
         problems = _rewrite_problems(entry, cfg)
-        info[i]["rewrite"] = {"status": "rejected" if problems else "applied", "problems": problems,
-                              "original": entry["original"]}
-        if not problems:
+        same = not problems and entry["answer"].strip() == entry["original"].strip()
+        status = "rejected" if problems else "unchanged" if same else "applied"
+        info[i]["rewrite"] = {"status": status, "problems": problems, "original": entry["original"]}
+        if status == "applied":
             messages[i] = rewrite.with_answer(messages[i], entry["answer"])
 
 
