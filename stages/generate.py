@@ -4,6 +4,7 @@ import sys
 
 from assay.generate import GENERATE_COLUMNS, generate, ledger_by_kind
 from assay.llm import Ledger, open_models
+from assay.prompts.lessons import read_lessons
 from assay.records import CHUNK_COLUMNS, read_table, write_table
 from assay.stage import Outcome, error_rate_failure, run_stage
 
@@ -11,13 +12,14 @@ from assay.stage import Outcome, error_rate_failure, run_stage
 def add_arguments(p):
     p.add_argument("--chunks", default="data/ingested/chunks.parquet", help="chunks Parquet (ingest)")
     p.add_argument("--out", default="data/generated/samples.parquet", help="samples Parquet to write")
+    p.add_argument("--lessons", default="lessons/lessons.md", help="promoted lessons added to the prompts")
 
 
 def body(args, params):
     chunks = read_table(args.chunks, CHUNK_COLUMNS, "generate")
     cfg, ledger = params.generate, Ledger()
     with open_models(params, [cfg.endpoint], ledger) as models:
-        rows, metrics = generate(chunks, models[cfg.endpoint], cfg, params.seed)
+        rows, metrics = generate(chunks, models[cfg.endpoint], cfg, params.seed, read_lessons(args.lessons))
     write_table(rows, args.out, columns=GENERATE_COLUMNS)
     metrics |= ledger.flat() | ledger_by_kind(ledger)
     failure = error_rate_failure("generations", metrics["errors"], metrics["samples"],

@@ -33,7 +33,8 @@ def scores(c=5, r=5, q=5):
             "quality": q, "rationale": "because"}
 
 
-def judge_by_answer(good=scores(), wrong=scores(2, 5, 4)):
+def judge_by_answer():
+    good, wrong = scores(), scores(2, 5, 4)
     return lambda req: wrong if "60 days" in req.messages[1]["content"] else good
 
 
@@ -151,3 +152,16 @@ def test_lessons_distil_the_most_frequent_failures(tmp_path):
     assert write_lessons(states, tmp_path / "lessons.md") >= 1
     text = (tmp_path / "lessons.md").read_text()
     assert "Copy every number" in text and "(2 samples)" in text
+
+
+def test_promoted_lessons_reach_the_system_prompt(tmp_path):
+    from assay.prompts.lessons import read_lessons, with_lessons
+
+    path = tmp_path / "lessons.md"
+    assert read_lessons(path) == "" and with_lessons([{"role": "user", "content": "q"}], "") == [
+        {"role": "user", "content": "q"}]
+    path.write_text("# Lessons\n\n- Copy every number exactly. (3 samples)\n- (none: every sample passed)\n")
+    lessons = read_lessons(path)
+    assert lessons == "- Copy every number exactly. (3 samples)"
+    out = with_lessons([{"role": "system", "content": "S"}, {"role": "user", "content": "q"}], lessons)
+    assert out[0]["content"].startswith("S\n\nLessons") and "Copy every number" in out[0]["content"]

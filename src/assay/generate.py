@@ -23,6 +23,7 @@ from assay import diversity
 from assay.config import Generate, Kind
 from assay.llm import ChatModel, ChatRequest, ChatResult, Ledger, run_batch
 from assay.prompts import multi_turn, qa, refusal, task_demo
+from assay.prompts.lessons import with_lessons
 from assay.records import SAMPLE_COLUMNS, content_hash
 
 PROMPTS = {"qa": qa, "multi_turn": multi_turn, "task_demo": task_demo, "refusal": refusal}
@@ -117,15 +118,17 @@ def sampling(task: str, cfg: Generate) -> dict[str, Any]:
     return out | ({"turns": kind.turns} if task == "multi_turn" else {})
 
 
-def request(job: Job, cfg: Generate, seed: int) -> ChatRequest:
-    """The chat request for one job: the kind's prompt, schema, sampling and ledger tag."""
+def request(job: Job, cfg: Generate, seed: int, lessons: str = "") -> ChatRequest:
+    """The chat request for one job: the kind's prompt (+ promoted lessons), schema, sampling and
+    ledger tag."""
     s, ctl = sampling(job.task, cfg), controls(job, cfg, seed)
     if job.task == "multi_turn":
         messages, schema = multi_turn.build(job.chunk, ctl, s["turns"]), multi_turn.schema(s["turns"])
     else:
         messages, schema = PROMPTS[job.task].build(job.chunk, ctl), PROMPTS[job.task].SCHEMA
-    return ChatRequest(messages=messages, temperature=s["temperature"], max_tokens=s["max_tokens"],
-                       schema=schema, schema_name=job.task, seed=_seed(job.chunk, job.task, job.index, seed),
+    return ChatRequest(messages=with_lessons(messages, lessons), temperature=s["temperature"],
+                       max_tokens=s["max_tokens"], schema=schema, schema_name=job.task,
+                       seed=_seed(job.chunk, job.task, job.index, seed),
                        tag=job.task)
 
 
@@ -159,13 +162,14 @@ def row(job: Job, result: ChatResult, model: ChatModel, cfg: Generate, seed: int
     }
 
 
-def generate(chunks: pd.DataFrame, model: ChatModel, cfg: Generate, seed: int) -> tuple[list[dict], dict]:
+def generate(chunks: pd.DataFrame, model: ChatModel, cfg: Generate, seed: int,
+             lessons: str = "") -> tuple[list[dict], dict]:
     """Rows for every planned job (all kinds in one batch, so the endpoint's slots stay busy) and
     generate metrics: counts, error rates, evidence rates, coverage and diversity, overall and per kind."""
     records = chunks.to_dict("records")
     jobs, short = plan(records, cfg, seed)
     start = time.monotonic()
-    requests = [request(j, cfg, seed) for j in jobs]  # a list: the progress bar knows its total (ETA)
+    requests = [request(j, cfg, seed, lessons) for j in jobs]  # a list: the progress bar knows its total (ETA)
     results = run_batch(model, requests, desc="generate")
     seconds = time.monotonic() - start
     rows = [row(j, r, model, cfg, seed) for j, r in zip(jobs, results, strict=True)]

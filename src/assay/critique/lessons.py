@@ -43,3 +43,4 @@ def write_lessons(states: list[State], path: str | Path, top: int = 5) -> int:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(ranked)
+
