@@ -46,7 +46,7 @@ def _sh(repo: Path, *cmd: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("e2e")
-    for item in ("dvc.yaml", "stages", "src"):
+    for item in ("dvc.yaml", "stages", "src", "lessons"):
         (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, repo / item)
     (repo / "data" / "seeds").mkdir(parents=True)
     for name in SEEDS:
@@ -70,7 +70,7 @@ def test_dvc_repro_end_to_end(repo):
     for stage in STAGES:
         assert json.loads((repo / "metrics" / f"{stage}.json").read_text()), stage
     generated = json.loads((repo / "metrics" / "generate.json").read_text())
-    assert generated["samples"] == 6 and generated["llm.calls"] == 6
+    assert generated["samples"] >= 4 and generated["llm.calls"] == generated["samples"]  # one call each
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     names = sorted(r.info.run_name for r in runs if "mlflow.parentRunId" in r.data.tags)
