@@ -60,8 +60,9 @@ def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) 
 def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Critique) -> list[str | None]:
     """Apply revisions in place; per state None on success or the error."""
     requests = [ChatRequest(messages=revise.build(s.source, s.messages, note), temperature=0.3,
-                            max_tokens=600, schema=revise.SCHEMA, schema_name="revision", seed=len(s.rounds),
-                            tag="revise") for s, note in zip(states, notes, strict=True)]
+                            max_tokens=600, schema=revise.schema(sum(m["role"] == "assistant" for m in s.messages)),
+                            schema_name="revision", seed=len(s.rounds), tag="revise")
+                for s, note in zip(states, notes, strict=True)]
     errors = []
     for state, result in zip(states, run_batch(reviser, requests, desc="revise"), strict=True):
         applied, error = (None, result.error) if result.error else revise.apply(state.messages, result.data)

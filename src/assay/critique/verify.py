@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_NUMBER = re.compile(r"(?<![\w.])\$?\d+(?:[.,]\d+)*%?")
+_NUMBER = re.compile(r"(?<![\w.:/-])\$?\d+(?:[.,]\d+)*%?")  # not parts of times, dates, ids
 _CODE = re.compile(r"\b(?=[A-Za-z0-9.-]*\d)(?=[A-Za-z0-9.-]*[A-Za-z])[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)+\b|\b[A-Z]+\d+\b")
 _WORD = re.compile(r"[a-z][a-z'-]{3,}")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")

@@ -8,18 +8,22 @@ from typing import Any
 from assay.prompts import fence
 from assay.prompts.judge import render
 
-VERSION = "revise-1"
+VERSION = "revise-2"
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "assistant_turns": {"type": "array", "items": {"type": "string", "maxLength": 1500},
-                            "minItems": 1, "maxItems": 8},
-        "evidence": {"type": "array", "items": {"type": "string", "maxLength": 400}, "minItems": 1, "maxItems": 3},
-    },
-    "required": ["assistant_turns", "evidence"],
-    "additionalProperties": False,
-}
+
+def schema(turns: int) -> dict[str, Any]:
+    """Exactly `turns` assistant turns: grammar-constrained servers cannot return another shape."""
+    return {
+        "type": "object",
+        "properties": {
+            "assistant_turns": {"type": "array", "items": {"type": "string", "maxLength": 1500},
+                                "minItems": turns, "maxItems": turns},
+            "evidence": {"type": "array", "items": {"type": "string", "maxLength": 400},
+                         "minItems": 1, "maxItems": 3},
+        },
+        "required": ["assistant_turns", "evidence"],
+        "additionalProperties": False,
+    }
 
 SYSTEM = (
     "You revise training data for a customer-support assistant. You use only facts stated in the "
