@@ -19,7 +19,7 @@ from assay.critique import orchestrate, panel
 from assay.critique.reward import RewardScorer
 from assay.critique.verify import verify
 from assay.llm import ChatModel, ChatRequest, run_batch
-from assay.prompts import quote_in, revise
+from assay.prompts import evidence_ok, revise
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Crit
         applied, error = (None, result.error) if result.error else revise.apply(state.messages, result.data)
         if applied:
             state.messages, state.evidence = applied["messages"], applied["evidence"]
-            state.evidence_ok = bool(state.evidence) and all(quote_in(e, state.source) for e in state.evidence)
+            state.evidence_ok = evidence_ok(state.evidence, state.source)
         errors.append(error)
     return errors
 
