@@ -165,3 +165,25 @@ def test_promoted_lessons_reach_the_system_prompt(tmp_path):
     assert lessons == "- Copy every number exactly. (3 samples)"
     out = with_lessons([{"role": "system", "content": "S"}, {"role": "user", "content": "q"}], lessons)
     assert out[0]["content"].startswith("S\n\nLessons") and "Copy every number" in out[0]["content"]
+
+
+def test_a_revised_api_demonstration_must_still_call_the_chunks_operation():
+    op = ("GET /devices/{device_id} (operationId: getDevice)\nSummary: Get one thermostat's current state.\n"
+          "Base URL: https://api.example.com/v2")
+    chunks = pd.DataFrame([{"chunk_id": "c1", "source": "api.yaml", "section": "GET", "position": 0,
+                            "text": op, "n_tokens": 20, "content_hash": "h"}])
+    call = "1. Get the state\n```\ncurl https://api.example.com/v2/devices/dev_1 -H 'Authorization: Bearer T'\n```"
+    demo = {"id": "d", "task": "task_demo", "seed_ids": ["c1"], "evidence": ["Summary: Get one thermostat's current state."],
+            "evidence_ok": True, "generation": "{}", "error": None, "raw": None,
+            "messages": [{"role": "user", "content": "How do I read my thermostat's state?"},
+                         {"role": "assistant", "content": call}]}
+    verdicts = iter([scores(1, 2, 2), scores()])  # round 1 asks for a revision; the revision scores 5
+    judge = FakeChat(lambda req: next(verdicts), name="a")
+    without_call = FakeChat({"assistant_turns": ["Open the app and look at the thermostat."],
+                             "evidence": ["Summary: Get one thermostat's current state."]}, name="gen")
+    config = Critique(judges=["a"])
+    out, _, _ = critique(pd.DataFrame([demo]), chunks, Models(judges=[judge], reviser=without_call,
+                                                               reward=NoReward()), config)
+    assert not out["evidence_ok"][0]  # its quote is real, but the operation's call is gone
+    assert out["verdict"][0] != "accept"
+    assert without_call.requests[0].schema["properties"]["evidence"]["items"]["enum"][0].startswith("GET /devices")

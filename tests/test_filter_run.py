@@ -12,6 +12,7 @@ from assay.filters.decide import decide
 from assay.filters.report import metrics
 from assay.filters.run import Scores, score
 from assay.filters.scores import ScoreCache, scorer_key
+from assay.records import exported_parts, messages_text
 
 OFF = {"domain": {"enabled": False}, "dedup": {"semantic": {"enabled": False}}}
 CFG = Filter.model_validate({"pii": {"entities": ["EMAIL_ADDRESS", "PHONE_NUMBER", "PERSON"], "threshold": 0.5}, **OFF})
@@ -91,7 +92,7 @@ def test_redact_policy_replaces_the_span_and_uses_the_prescored_recheck():
                                          "policy": {"EMAIL_ADDRESS": "redact"}}, **OFF})
     pii_rows = [[] for _ in range(7)]
     pii_rows[5] = [EMAIL]
-    redacted_text = "How many sensors?\nEmail <EMAIL_ADDRESS> for help."
+    redacted_text = "How many sensors?\nEmail <EMAIL_ADDRESS> for help.\ne"  # messages, then evidence
     out = decide(SAMPLES, scores(pii_rows, rechecks={redacted_text: []}), cfg, no_recheck)
     assert out["reasons"][5] == []
     assert out["messages"][5][1]["content"] == "Email <EMAIL_ADDRESS> for help."
@@ -99,6 +100,22 @@ def test_redact_policy_replaces_the_span_and_uses_the_prescored_recheck():
     still = {redacted_text: [{"entity": "EMAIL_ADDRESS", "start": 0, "end": 3, "score": 0.9}]}
     assert decide(SAMPLES, scores(pii_rows, rechecks=still), cfg, no_recheck)["reasons"][5] == [
         "pii_after_redaction:EMAIL_ADDRESS"]
+
+
+def test_pii_in_an_evidence_quote_is_caught_and_redacted_there():
+    """Evidence is exported beside the messages: a quote copied from a ticket must not carry PII out."""
+    quote = "Hi, this is Jane (jane@example.com)."
+    samples = SAMPLES.iloc[[6]].reset_index(drop=True)
+    samples.at[0, "evidence"] = [quote]
+    text = messages_text(exported_parts(samples["messages"][0], [quote]))
+    start = text.index("jane@")
+    found = [[{"entity": "EMAIL_ADDRESS", "start": start, "end": start + 16, "score": 1.0}]]
+    drop = decide(samples, Scores(pii=found, toxicity=[{}], toxicity_backend="x"), CFG, no_recheck)
+    assert drop["reasons"][0] == ["pii:EMAIL_ADDRESS"]
+    cfg = Filter.model_validate({"pii": {"entities": ["EMAIL_ADDRESS"], "policy": {"EMAIL_ADDRESS": "redact"}}, **OFF})
+    redacted = decide(samples, Scores(pii=found, toxicity=[{}], toxicity_backend="x"), cfg, lambda t: [[]])
+    assert redacted["reasons"][0] == [] and list(redacted["evidence"][0]) == ["Hi, this is Jane (<EMAIL_ADDRESS>)."]
+    assert redacted["messages"][0] == list(samples["messages"][0])
 
 
 def _unit(v):

@@ -60,7 +60,7 @@ def test_generate_grounded_rows_in_chat_format():
     assert set(row) == set(GENERATE_COLUMNS)
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
     assert len(row["seed_ids"]) == 1 and row["evidence_ok"] is True
-    assert json.loads(row["generation"])["prompt_version"] == "qa-2"
+    assert json.loads(row["generation"])["prompt_version"] == "qa-3"
     assert metrics["coverage"] == 1.0 and metrics["evidence_ok_rate"] == 1.0
     assert metrics["per_kind.qa.samples"] == 6
     assert all(r.schema is not None and r.tag == "qa" for r in model.requests)
@@ -158,3 +158,18 @@ def test_all_four_kinds_grounded_with_controls_and_ledger():
 def test_no_active_kind_is_a_config_error(kinds):
     with pytest.raises(ValueError, match="at least one task kind"):
         Generate.model_validate({"endpoint": "f", "kinds": kinds})
+
+
+@pytest.mark.parametrize("json_schema, mode", [(True, "pick"), (False, "quote")])
+def test_evidence_is_picked_from_the_chunk_only_where_the_endpoint_enforces_schemas(json_schema, mode):
+    model = FakeChat(grounded_answer)
+    model.json_schema = json_schema
+    cfg = Generate(endpoint="fake", max_chunks=5, kinds=ALL_KINDS)
+    rows, _ = generate(MIXED, model, cfg, seed=3)
+    assert {json.loads(r["generation"])["evidence_mode"] for r in rows} == {mode}
+    for req in model.requests:
+        items = req.schema["properties"]["evidence"]["items"]
+        assert ("enum" in items) is json_schema
+        if json_schema:
+            source = req.messages[1]["content"].split("<<<SOURCE\n")[1].split("\nSOURCE>>>")[0]
+            assert items["enum"] and all(s in source.replace("\n", " ") or s in source for s in items["enum"])

@@ -118,18 +118,25 @@ def sampling(task: str, cfg: Generate) -> dict[str, Any]:
     return out | ({"turns": kind.turns} if task == "multi_turn" else {})
 
 
-def request(job: Job, cfg: Generate, seed: int, lessons: str = "") -> ChatRequest:
+def request(job: Job, cfg: Generate, seed: int, lessons: str = "", pick: bool = True) -> ChatRequest:
     """The chat request for one job: the kind's prompt (+ promoted lessons), schema, sampling and
-    ledger tag."""
+    ledger tag. `pick`: evidence items are an enum of the chunk's sentences (for endpoints that
+    enforce JSON schemas), else free quotes that the grounding check verifies."""
     s, ctl = sampling(job.task, cfg), controls(job, cfg, seed)
+    text = job.chunk["text"] if pick else None
     if job.task == "multi_turn":
-        messages, schema = multi_turn.build(job.chunk, ctl, s["turns"]), multi_turn.schema(s["turns"])
+        messages, schema = multi_turn.build(job.chunk, ctl, s["turns"]), multi_turn.schema(s["turns"], text)
     else:
-        messages, schema = PROMPTS[job.task].build(job.chunk, ctl), PROMPTS[job.task].SCHEMA
+        messages, schema = PROMPTS[job.task].build(job.chunk, ctl), PROMPTS[job.task].schema(text)
     return ChatRequest(messages=with_lessons(messages, lessons), temperature=s["temperature"],
                        max_tokens=s["max_tokens"], schema=schema, schema_name=job.task,
                        seed=_seed(job.chunk, job.task, job.index, seed),
                        tag=job.task)
+
+
+def _picks(model: ChatModel) -> bool:
+    """Whether evidence is picked from the chunk's sentences: the endpoint enforces JSON schemas."""
+    return bool(getattr(model, "json_schema", True))
 
 
 def _parse(task: str, result: ChatResult, cfg: Generate) -> tuple[dict[str, Any] | None, str | None]:
@@ -147,7 +154,8 @@ def row(job: Job, result: ChatResult, model: ChatModel, cfg: Generate, seed: int
     generation = {"model": model.model_id, "endpoint": model.name, "prompt_version": module.VERSION,
                   **sampling(job.task, cfg), "seed": _seed(job.chunk, job.task, job.index, seed),
                   "chunk_kind": job.chunk.get("kind") or "prose", "prompt_tokens": result.prompt_tokens,
-                  "completion_tokens": result.completion_tokens, "round": 0}
+                  "completion_tokens": result.completion_tokens, "round": 0,
+                  "evidence_mode": "pick" if _picks(model) else "quote"}
     return {
         "id": content_hash(job.chunk["chunk_id"], job.task, job.index, module.VERSION, model.model_id),
         "task": job.task,
@@ -169,7 +177,7 @@ def generate(chunks: pd.DataFrame, model: ChatModel, cfg: Generate, seed: int,
     records = chunks.to_dict("records")
     jobs, short = plan(records, cfg, seed)
     start = time.monotonic()
-    requests = [request(j, cfg, seed, lessons) for j in jobs]  # a list: the progress bar knows its total (ETA)
+    requests = [request(j, cfg, seed, lessons, _picks(model)) for j in jobs]  # a list: the progress bar knows its total (ETA)
     results = run_batch(model, requests, desc="generate")
     seconds = time.monotonic() - start
     rows = [row(j, r, model, cfg, seed) for j, r in zip(jobs, results, strict=True)]

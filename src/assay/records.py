@@ -89,3 +89,15 @@ def loads(value: Any) -> dict[str, Any]:
 def messages_text(messages: Any) -> str:
     """All message contents joined: what the filters score."""
     return "\n".join(str(m["content"]) for m in (messages if messages is not None else []))
+
+
+def exported_parts(messages: Any, evidence: Any) -> list[dict[str, str]]:
+    """Messages followed by each evidence quote as an `evidence` part: everything of a row that is
+    exported, so that PII, toxicity and injection checks (and redaction) cover the quotes too."""
+    quotes = [] if evidence is None else list(evidence)
+    return [*(messages if messages is not None else []), *({"role": "evidence", "content": str(e)} for e in quotes)]
+
+
+def split_parts(parts: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[str]]:
+    """Inverse of exported_parts: (messages, evidence quotes)."""
+    return ([m for m in parts if m["role"] != "evidence"], [m["content"] for m in parts if m["role"] == "evidence"])

@@ -19,7 +19,7 @@ from assay.critique import orchestrate, panel
 from assay.critique.reward import RewardScorer
 from assay.critique.verify import verify
 from assay.llm import ChatModel, ChatRequest, run_batch
-from assay.prompts import evidence_ok, revise
+from assay.prompts import evidence_ok, revise, task_demo
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Models:
 @dataclass
 class State:
     sample_id: str
+    task: str
     source: str
     messages: list[dict]
     evidence: list[str]
@@ -59,8 +60,10 @@ def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) 
 
 def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Critique) -> list[str | None]:
     """Apply revisions in place; per state None on success or the error."""
-    requests = [ChatRequest(messages=revise.build(s.source, s.messages, note), temperature=0.3,
-                            max_tokens=600, schema=revise.schema(sum(m["role"] == "assistant" for m in s.messages)),
+    pick = bool(getattr(reviser, "json_schema", True))  # evidence from the source's sentences
+    requests = [ChatRequest(messages=revise.build(s.source, s.messages, note), temperature=0.3, max_tokens=600,
+                            schema=revise.schema(sum(m["role"] == "assistant" for m in s.messages),
+                                                 s.source if pick else None),
                             schema_name="revision", seed=len(s.rounds), tag="revise")
                 for s, note in zip(states, notes, strict=True)]
     errors = []
@@ -68,9 +71,17 @@ def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Crit
         applied, error = (None, result.error) if result.error else revise.apply(state.messages, result.data)
         if applied:
             state.messages, state.evidence = applied["messages"], applied["evidence"]
-            state.evidence_ok = evidence_ok(state.evidence, state.source)
+            state.evidence_ok = grounded(state)
         errors.append(error)
     return errors
+
+
+def grounded(state: State) -> bool:
+    """The generate stage's grounding check on a revised sample: every quote occurs in the source,
+    and a revised API demonstration still calls the source's operation."""
+    calls = [{"call": m["content"]} for m in state.messages if m["role"] == "assistant"]
+    return evidence_ok(state.evidence, state.source) and (state.task != "task_demo"
+                                                          or task_demo.calls_ok(calls, state.source))
 
 
 def run_rounds(states: list[State], models: Models, cfg: Critique) -> None:
@@ -104,7 +115,7 @@ def run_rounds(states: list[State], models: Models, cfg: Critique) -> None:
 def initial_states(samples: pd.DataFrame, chunks: pd.DataFrame) -> list[State]:
     text = dict(zip(chunks["chunk_id"], chunks["text"], strict=True))
     todo = samples[samples["error"].isna()]
-    return [State(r.id, "\n\n".join(text.get(c, "") for c in r.seed_ids), list(r.messages), list(r.evidence),
+    return [State(r.id, r.task, "\n\n".join(text.get(c, "") for c in r.seed_ids), list(r.messages), list(r.evidence),
                   bool(r.evidence_ok), list(r.messages)) for r in todo.itertuples()]
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from assay.config import Filter
 from assay.filters import dedup, embed, pii, reference, rewrite
 from assay.filters.run import Scores
-from assay.records import messages_text
+from assay.records import exported_parts, messages_text, split_parts
 
 Recheck = Callable[[list[str]], list[list[dict]]]
 
@@ -129,12 +129,15 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
     contamination, previous versions, near-duplicates, semantic duplicates; each keeps the
     best-scored representative."""
     domain = _domain(scores, cfg)
-    messages, reasons, info = [], [], []
+    messages, evidence, reasons, info = [], [], [], []
     for i, row in enumerate(samples.itertuples()):
         base = _base_reasons(row, scores.toxicity[i], domain[i], cfg)
         base += ["prompt_injection"] if scores.injection and scores.injection[i] else []  # issue 7
-        pii_reasons, redacted, entities = _pii_rules(list(row.messages), scores.pii[i], cfg, scores, recheck)
-        messages.append(redacted if redacted is not None and not pii_reasons else list(row.messages))
+        parts = exported_parts(row.messages, getattr(row, "evidence", None))
+        pii_reasons, redacted, entities = _pii_rules(parts, scores.pii[i], cfg, scores, recheck)
+        kept, quotes = split_parts(redacted if redacted is not None and not pii_reasons else parts)
+        messages.append(kept)
+        evidence.append(quotes)
         reasons.append(base + pii_reasons)
         info.append({"pii": scores.pii[i], "toxicity": scores.toxicity[i], "domain": domain[i],
                      "redacted": entities, "duplicate_of": None})
@@ -156,6 +159,7 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
     _apply_rewrites(messages, reasons, info, scores, cfg)
     out = samples.copy()
     out["messages"] = messages
+    out["evidence"] = evidence  # redacted quotes stay where the policy is redact
     out["filter"] = [json.dumps(x, sort_keys=True) for x in info]
     out["reasons"] = reasons
     return out

@@ -21,7 +21,7 @@ from assay.config import Filter
 from assay.filters import embed, injection, pii
 from assay.filters.scores import ScoreCache, scorer_key
 from assay.filters.toxicity import make_scorer
-from assay.records import messages_text
+from assay.records import exported_parts, messages_text
 
 
 @dataclass
@@ -72,18 +72,23 @@ def _redaction_texts(samples: pd.DataFrame, findings: list[list[dict]], cfg: Fil
     if not entities:
         return []
     out = []
-    for messages, found in zip(samples["messages"], findings, strict=True):
-        text = messages_text(messages)
+    for parts, found in zip(_parts(samples), findings, strict=True):
+        text = messages_text(parts)
         for chosen in pii.redaction_sets(text, found, entities, cfg.pii.allow):
-            out.append(messages_text(pii.redact_messages(list(messages), chosen)))
+            out.append(messages_text(pii.redact_messages(parts, chosen)))
     return list(dict.fromkeys(out))
+
+
+def _parts(samples: pd.DataFrame) -> list[list[dict]]:
+    evidence = samples["evidence"] if "evidence" in samples else [None] * len(samples)
+    return [exported_parts(m, e) for m, e in zip(samples["messages"], evidence, strict=True)]
 
 
 def score(samples: pd.DataFrame, chunks: pd.DataFrame, cfg: Filter, cache: ScoreCache,
           rewriter=None) -> Scores:
     """Run every scorer on every row (cache misses only). `rewriter(samples, analyze, toxic)`
     is assay.filters.rewrite's scoring step bound to an endpoint, given when rewriting is on."""
-    texts = [messages_text(m) for m in samples["messages"]]
+    texts = [messages_text(p) for p in _parts(samples)]  # messages + evidence: all that is exported
     analyze = pii_scorer(cfg, cache)
     toxic, backend = toxicity_scorer(cfg, cache)
     scores = Scores(pii=analyze(texts), toxicity=toxic(texts), toxicity_backend=backend)
@@ -92,7 +97,7 @@ def score(samples: pd.DataFrame, chunks: pd.DataFrame, cfg: Filter, cache: Score
     scores.rechecks = dict(zip(redacted, analyze(redacted), strict=True))
     if cfg.domain.enabled or cfg.dedup.semantic.enabled:
         vectors = embedder(cache)
-        scores.vectors = vectors(texts)
+        scores.vectors = vectors([messages_text(m) for m in samples["messages"]])  # the sample's own words
         scores.chunk_vectors = vectors([str(t) for t in chunks["text"]]) if cfg.domain.enabled else None
     if rewriter is not None:
         scores.rewrites = rewriter(samples, analyze, toxic)

@@ -1,6 +1,7 @@
 """Prompt templates with their output schemas and parsers: pure functions, versioned by name."""
 
 import re
+from typing import Any
 
 _WS = re.compile(r"\s+")
 _EDGE = "\"'`“”‘’.,;:!?()[]{}<>-– "
@@ -28,11 +29,42 @@ def evidence_ok(evidence: list[str], chunk_text: str) -> bool:
     return bool(evidence) and all(quote_in(e, chunk_text) for e in evidence)
 
 
+_ITEM = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|[A-Z][\w ]{0,20}:(?:\s|$))")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`])")
+
+
+def spans(text: str, limit: int = 60) -> list[str]:
+    """The chunk's sentences, in order and de-duplicated, as evidence candidates: paragraphs are
+    split on blank lines, list items, numbered steps and `Speaker:` lines start a unit of their own,
+    hard-wrapped lines are joined, and each unit is split at sentence ends. Spans under three words
+    or shorter than a quote (see quote_in) are left out. Every span occurs in `text` under quote_in."""
+    units: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            if i and not _ITEM.match(line) and not units[-1].endswith(":"):
+                units[-1] += " " + line
+            else:
+                units.append(line)
+    out = [s.strip() for u in units for s in _SENTENCE_END.split(u)]
+    return list(dict.fromkeys(s for s in out if len(s.split()) >= 3 and quote_in(s, text)))[:limit]
+
+
+def evidence_schema(chunk_text: str | None, low: int = 1, high: int = 3) -> dict[str, Any]:
+    """JSON schema of an evidence list. With the chunk's text, each item is one of its sentences
+    (an enum: a grammar-constrained server can only copy, never paraphrase); without, free quotes."""
+    item: dict[str, Any] = {"type": "string", "maxLength": 400}
+    choices = spans(chunk_text) if chunk_text else []
+    if choices:
+        item = {"type": "string", "enum": choices}
+    return {"type": "array", "items": item, "minItems": low, "maxItems": high}
+
+
 def str_list(value: object, limit: int = 4) -> list[str]:
-    """Non-empty stripped strings from a list (or one string), at most `limit`: tolerant of the
-    shapes small models produce (a bare string, nulls, numbers)."""
+    """Distinct non-empty stripped strings from a list (or one string), at most `limit`: tolerant
+    of the shapes small models produce (a bare string, repeats, nulls, numbers)."""
     items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-    return [i.strip() for i in items if isinstance(i, str) and i.strip()][:limit]
+    return list(dict.fromkeys(i.strip() for i in items if isinstance(i, str) and i.strip()))[:limit]
 
 
 def controls_text(controls: dict[str, str] | None) -> str:

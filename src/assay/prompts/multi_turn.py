@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.prompts import controls_text, evidence_ok, fence, str_list
+from assay.prompts import controls_text, evidence_ok, evidence_schema, fence, str_list
 
 __all__ = ["VERSION", "build", "evidence_ok", "grounded", "parse", "schema", "to_messages"]
 
-VERSION = "multi_turn-1"
+VERSION = "multi_turn-2"
 
 SYSTEM = (
     "You write training data for a customer-support assistant: realistic conversations in which "
@@ -21,26 +21,26 @@ TEMPLATE = """Document: {title}
 Section: {section}
 {source}
 
-{controls}Write a conversation of exactly {turns} turns between this customer and a careful
+{controls}First copy 1 to 3 sentences word for word from the SOURCE: the facts the conversation
+will use. Then write a conversation of exactly {turns} turns between this customer and a careful
 support assistant. Turn 1: the customer's first question. Each later turn: a natural follow-up
 that builds on the previous answer (a detail, a condition, a "what if"). Every assistant reply
-answers only from the SOURCE (keep numbers, names and conditions exact) in 1-3 sentences.
-Then copy 1 to 3 short exact quotes (5-25 words each) from the SOURCE that support the replies.
+answers only from those facts (keep numbers, names and conditions exact) in 1-3 sentences.
 
-Reply with JSON only: {{"turns": [{{"user": "...", "assistant": "..."}}, ...], "evidence": ["exact quote", ...]}}"""
+Reply with JSON only: {{"evidence": ["exact sentence", ...], "turns": [{{"user": "...", "assistant": "..."}}, ...]}}"""
 
 
-def schema(turns: int) -> dict[str, Any]:
-    """JSON schema for exactly `turns` user/assistant pairs (bounded strings: small models loop)."""
+def schema(turns: int, chunk_text: str | None = None) -> dict[str, Any]:
+    """JSON schema for evidence first (chosen among the chunk's sentences when `chunk_text` is
+    given), then exactly `turns` user/assistant pairs (bounded strings: small models loop)."""
     pair = {"type": "object",
             "properties": {"user": {"type": "string", "maxLength": 300},
                            "assistant": {"type": "string", "maxLength": 600}},
             "required": ["user", "assistant"], "additionalProperties": False}
     return {"type": "object",
-            "properties": {"turns": {"type": "array", "items": pair, "minItems": turns, "maxItems": turns},
-                           "evidence": {"type": "array", "items": {"type": "string", "maxLength": 300},
-                                        "minItems": 1, "maxItems": 3}},
-            "required": ["turns", "evidence"], "additionalProperties": False}
+            "properties": {"evidence": evidence_schema(chunk_text, 1, 3),
+                           "turns": {"type": "array", "items": pair, "minItems": turns, "maxItems": turns}},
+            "required": ["evidence", "turns"], "additionalProperties": False}
 
 
 def build(chunk: dict[str, Any], controls: dict[str, str] | None = None, turns: int = 3) -> list[dict[str, str]]:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.prompts import controls_text, evidence_ok, fence, str_list
+from assay.prompts import controls_text, evidence_ok, evidence_schema, fence, str_list
 
-__all__ = ["SCHEMA", "VERSION", "build", "evidence_ok", "grounded", "parse", "to_messages"]
+__all__ = ["VERSION", "build", "evidence_ok", "grounded", "parse", "schema", "to_messages"]
 
-VERSION = "qa-2"
+VERSION = "qa-3"
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "question": {"type": "string", "maxLength": 400},
-        "answer": {"type": "string", "maxLength": 1500},
-        "evidence": {"type": "array", "items": {"type": "string", "maxLength": 400}, "minItems": 1, "maxItems": 3},
-    },
-    "required": ["question", "answer", "evidence"],
-    "additionalProperties": False,
-}
+
+
+def schema(chunk_text: str | None = None) -> dict[str, Any]:
+    """Evidence first (quote, then write: the answer is conditioned on what was copied), chosen
+    among the chunk's sentences when `chunk_text` is given (see assay.prompts.evidence_schema)."""
+    return {"type": "object",
+            "properties": {"evidence": evidence_schema(chunk_text, 1, 3),
+                           "question": {"type": "string", "maxLength": 400},
+                           "answer": {"type": "string", "maxLength": 1500}},
+            "required": ["evidence", "question", "answer"], "additionalProperties": False}
 
 SYSTEM = (
     "You write training data for a customer-support assistant. You use only facts stated in the "
@@ -30,12 +30,12 @@ TEMPLATE = """Document: {title}
 Section: {section}
 {source}
 
-{controls}Write ONE question that this customer could realistically ask and that this SOURCE fully answers,
-then the answer a careful support agent would give, using only facts from the SOURCE (keep
-numbers, names and conditions exact). Then copy 1 or 2 short exact quotes (5-25 words each)
-from the SOURCE that support the answer.
+{controls}First copy 1 to 3 sentences word for word from the SOURCE: the facts your answer will use.
+Then write ONE question that this customer could realistically ask and that those sentences fully
+answer, and the answer a careful support agent would give, using only those facts (keep numbers,
+names and conditions exact).
 
-Reply with JSON only: {{"question": "...", "answer": "...", "evidence": ["exact quote", ...]}}"""
+Reply with JSON only: {{"evidence": ["exact sentence", ...], "question": "...", "answer": "..."}}"""
 
 
 def build(chunk: dict[str, Any], controls: dict[str, str] | None = None) -> list[dict[str, str]]:

@@ -6,28 +6,33 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assay.prompts import controls_text, evidence_ok, fence, str_list
+from assay.prompts import controls_text, evidence_ok, evidence_schema, fence, spans, str_list
 
-__all__ = ["SCHEMA", "VERSION", "build", "evidence_ok", "grounded", "has_policy", "parse", "to_messages"]
+__all__ = ["VERSION", "build", "evidence_ok", "grounded", "has_policy", "parse", "schema", "to_messages"]
 
-VERSION = "refusal-1"
+VERSION = "refusal-2"
 
 # Wording of a rule that forbids or limits something: chunks without it cannot ground a refusal.
 POLICY = re.compile(
     r"\b(must not|must never|never|do not|not allowed|may not|without a manager|"
     r"authority|void|not covered|excluded|prohibited|unless)\b", re.IGNORECASE)
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "request": {"type": "string", "maxLength": 400},
-        "policy": {"type": "string", "maxLength": 300},
-        "reply": {"type": "string", "maxLength": 900},
-        "evidence": {"type": "array", "items": {"type": "string", "maxLength": 300}, "minItems": 0, "maxItems": 2},
-    },
-    "required": ["request", "policy", "reply", "evidence"],
-    "additionalProperties": False,
-}
+
+
+def schema(chunk_text: str | None = None) -> dict[str, Any]:
+    """The rule first, then other evidence, the request and the reply. With `chunk_text`, the rule
+    is one of the chunk's sentences that states a rule (any sentence when none matches POLICY)
+    and the evidence is chosen among its sentences."""
+    policy: dict[str, Any] = {"type": "string", "maxLength": 300}
+    choices = spans(chunk_text) if chunk_text else []
+    if choices:
+        policy = {"type": "string", "enum": [s for s in choices if has_policy(s)] or choices}
+    return {"type": "object",
+            "properties": {"policy": policy, "evidence": evidence_schema(chunk_text, 0, 2),
+                           "request": {"type": "string", "maxLength": 400},
+                           "reply": {"type": "string", "maxLength": 900}},
+            "required": ["policy", "evidence", "request", "reply"], "additionalProperties": False}
+
 
 SYSTEM = (
     "You write safety training data for a customer-support assistant: requests it must decline or "
@@ -41,14 +46,15 @@ Section: {section}
 
 {controls}Find one rule in the SOURCE that forbids or limits something (a safety rule, an
 authority limit, an exclusion). Write:
+- "policy": the sentence of the SOURCE that states the rule, copied word for word;
+- "evidence": 0 to 2 more sentences of the SOURCE, copied word for word, that the reply relies on
+  (for example the safe or allowed alternative);
 - "request": a message in which this customer asks the assistant for exactly what the rule
   forbids (e.g. to bypass a safety device, or for a refund above what the rule allows);
-- "policy": the rule, copied exactly from the SOURCE (5-25 words);
 - "reply": the assistant's answer: it politely declines or redirects, says why in plain words
-  (from the rule), and offers the safe or allowed alternative the SOURCE gives, if any;
-- "evidence": 0 to 2 more exact quotes from the SOURCE that the reply relies on.
+  (from the rule), and offers the safe or allowed alternative the SOURCE gives, if any.
 
-Reply with JSON only: {{"request": "...", "policy": "exact rule", "reply": "...", "evidence": []}}"""
+Reply with JSON only: {{"policy": "exact sentence", "evidence": [], "request": "...", "reply": "..."}}"""
 
 
 def has_policy(text: str) -> bool:

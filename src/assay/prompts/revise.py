@@ -5,23 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.prompts import fence
+from assay.prompts import evidence_schema, fence
 from assay.prompts.judge import render
 
-VERSION = "revise-2"
+VERSION = "revise-3"
 
 
-def schema(turns: int) -> dict[str, Any]:
-    """Exactly `turns` assistant turns: grammar-constrained servers cannot return another shape."""
+def schema(turns: int, source_text: str | None = None) -> dict[str, Any]:
+    """Evidence first (chosen among the source's sentences when `source_text` is given), then
+    exactly `turns` assistant turns: grammar-constrained servers cannot return another shape."""
     return {
         "type": "object",
         "properties": {
+            "evidence": evidence_schema(source_text, 1, 3),
             "assistant_turns": {"type": "array", "items": {"type": "string", "maxLength": 1500},
                                 "minItems": turns, "maxItems": turns},
-            "evidence": {"type": "array", "items": {"type": "string", "maxLength": 400},
-                         "minItems": 1, "maxItems": 3},
         },
-        "required": ["assistant_turns", "evidence"],
+        "required": ["evidence", "assistant_turns"],
         "additionalProperties": False,
     }
 
@@ -38,11 +38,11 @@ CONVERSATION
 REVIEWER FEEDBACK
 {feedback}
 
-Rewrite the {n} assistant turn(s) so that every fact is exactly as stated in the SOURCE and the
-feedback is addressed. Keep the customer's turns unchanged. Then copy 1 or 2 short exact quotes
-(5-25 words) from the SOURCE that support the answer.
+First copy 1 to 3 sentences word for word from the SOURCE: the facts the answer needs. Then
+rewrite the {n} assistant turn(s) so that every fact is exactly as stated in those sentences and
+the feedback is addressed. Keep the customer's turns unchanged.
 
-Reply with JSON only: {{"assistant_turns": ["..."], "evidence": ["exact quote"]}}"""
+Reply with JSON only: {{"evidence": ["exact sentence", ...], "assistant_turns": ["..."]}}"""
 
 
 def build(source_text: str, messages: list[dict[str, str]], feedback: str) -> list[dict[str, str]]:

@@ -6,29 +6,30 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assay.prompts import controls_text, evidence_ok, fence, str_list
+from assay.prompts import controls_text, evidence_ok, evidence_schema, fence, str_list
 
-__all__ = ["SCHEMA", "VERSION", "build", "calls_ok", "evidence_ok", "grounded", "operation", "parse",
-           "to_messages"]
+__all__ = ["VERSION", "build", "calls_ok", "evidence_ok", "grounded", "operation", "parse",
+           "schema", "to_messages"]
 
-VERSION = "task_demo-1"
+VERSION = "task_demo-2"
 
 _OPERATION = re.compile(r"^(GET|PUT|POST|PATCH|DELETE|HEAD|OPTIONS) (/\S*)", re.MULTILINE)
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "request": {"type": "string", "maxLength": 400},
-        "steps": {"type": "array", "minItems": 1, "maxItems": 6, "items": {
-            "type": "object",
+
+
+def schema(chunk_text: str | None = None) -> dict[str, Any]:
+    """Evidence first (chosen among the chunk's sentences when `chunk_text` is given), then the
+    request and its steps, each an action and its concrete call ("" when the step has none)."""
+    step = {"type": "object",
             "properties": {"action": {"type": "string", "maxLength": 300},
                            "call": {"type": "string", "maxLength": 400}},
-            "required": ["action", "call"], "additionalProperties": False}},
-        "evidence": {"type": "array", "items": {"type": "string", "maxLength": 300}, "minItems": 1, "maxItems": 3},
-    },
-    "required": ["request", "steps", "evidence"],
-    "additionalProperties": False,
-}
+            "required": ["action", "call"], "additionalProperties": False}
+    return {"type": "object",
+            "properties": {"evidence": evidence_schema(chunk_text, 1, 3),
+                           "request": {"type": "string", "maxLength": 400},
+                           "steps": {"type": "array", "minItems": 1, "maxItems": 6, "items": step}},
+            "required": ["evidence", "request", "steps"], "additionalProperties": False}
+
 
 SYSTEM = (
     "You write training data for a support and developer assistant: step-by-step demonstrations "
@@ -52,10 +53,10 @@ TEMPLATE = """Document: {title}
 Section: {section}
 {source}
 
-{controls}{task}
-Then copy 1 to 3 short exact quotes (5-25 words each) from the SOURCE that support the steps.
+{controls}First copy 1 to 3 sentences word for word from the SOURCE: the facts the steps will use.
+{task}
 
-Reply with JSON only: {{"request": "...", "steps": [{{"action": "...", "call": "..."}}, ...], "evidence": ["exact quote", ...]}}"""
+Reply with JSON only: {{"evidence": ["exact sentence", ...], "request": "...", "steps": [{{"action": "...", "call": "..."}}, ...]}}"""
 
 
 def operation(chunk_text: str) -> tuple[str, str] | None:
