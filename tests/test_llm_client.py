@@ -285,7 +285,8 @@ def test_ledger_flat_keys_totals_and_cost(serve, make_chat):
                      request("bad", tag="judge")])
     flat = chat.ledger.flat()
     per = ("calls", "cache_hits", "errors", "completion_tokens", "cost_usd")
-    totals = ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens", "cost_usd", "seconds")
+    totals = ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
+              "cached_completion_tokens", "cost_usd", "seconds")
     assert set(flat) == ({f"llm.{k}" for k in totals} | {"llm.stub.error.HTTP_400"}
                          | {f"llm.stub.{tag}.{k}" for tag in ("gen", "judge") for k in per})
     assert {k: flat[f"llm.stub.gen.{k}"] for k in per} == {
@@ -294,6 +295,8 @@ def test_ledger_flat_keys_totals_and_cost(serve, make_chat):
     assert flat["llm.stub.error.HTTP_400"] == 1  # errors by kind, per endpoint
     assert (flat["llm.calls"], flat["llm.errors"], flat["llm.cost_usd"]) == (4, 1, 0.008)
     assert flat["llm.cache_hits"] == 1 and flat["llm.seconds"] > 0
+    assert flat["llm.completion_tokens"] == 500 and flat["llm.cached_completion_tokens"] == 250  # "a" again
+    assert flat["llm.prompt_tokens"] == 2000 and flat["llm.cached_prompt_tokens"] == 1000
     assert set(chat.ledger.flat("x")) == {k.replace("llm.", "x.", 1) for k in flat}
     assert all(isinstance(v, float) for v in flat.values())
 

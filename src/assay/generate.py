@@ -223,6 +223,7 @@ def ledger_by_kind(ledger: Ledger) -> dict[str, float]:
     """Tokens, cost and calls per task kind (the ledger's tag), summed over endpoints."""
     out: Counter[str] = Counter()
     for (_, tag), entry in ledger.rows.items():
-        for key in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost_usd"):
+        for key in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cached_completion_tokens",
+                    "cost_usd"):
             out[f"ledger.{tag}.{key}"] += entry[key]
     return {k: round(v, 6) for k, v in sorted(out.items())}

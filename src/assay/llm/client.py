@@ -61,7 +61,9 @@ class ChatModel(Protocol):
 
 @dataclass
 class Ledger:
-    """Token, call and cost counters per (endpoint, tag); flattened into stage metrics."""
+    """Token, call and cost counters per (endpoint, tag); flattened into stage metrics.
+    `prompt_tokens` / `completion_tokens` are what this run asked the endpoint for (like
+    `cost_usd`); a cache hit's tokens go to `cached_*` instead, so a fully cached rerun reports 0."""
 
     rows: dict[tuple[str, str], dict[str, float]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(float)))
@@ -75,8 +77,11 @@ class Ledger:
         row["errors"] += result.error is not None
         if result.error is not None:
             self.error_kinds[(endpoint, error_kind(result.error))] += 1
-        row["prompt_tokens"] += result.prompt_tokens
-        row["completion_tokens"] += result.completion_tokens
+        fresh = 0 if result.cached else 1
+        row["prompt_tokens"] += fresh * result.prompt_tokens
+        row["completion_tokens"] += fresh * result.completion_tokens
+        row["cached_prompt_tokens"] += (1 - fresh) * result.prompt_tokens
+        row["cached_completion_tokens"] += (1 - fresh) * result.completion_tokens
         row["cost_usd"] += cost
         row["seconds"] += seconds
 
