@@ -68,6 +68,16 @@ def test_decide_gives_every_reason_and_keeps_the_best_duplicate():
     assert summary["reason.pii"] == 1 and summary["reason_detail.pii:EMAIL_ADDRESS"] == 1
     assert summary["dedup.candidates"] == 2 and summary["dedup.removed"] == 1  # s0 and s1
     assert summary["dedup.ratio"] == 0.5
+    assert summary["coverage"] == 1.0 and summary["accepted_per_kind.qa"] == 1  # s1, from chunk "c"
+
+
+def test_coverage_is_the_share_of_used_chunks_with_an_accepted_sample():
+    decided = pd.DataFrame({"seed_ids": [["a"], ["a"], ["b"], ["c"]], "task": ["qa", "refusal", "qa", "task_demo"],
+                            "reasons": [[], ["duplicate"], ["pii:PERSON"], []], "filter": ['{"redacted": []}'] * 4})
+    summary = metrics(decided, "profanity", _Counts())
+    assert summary["coverage"] == round(2 / 3, 4)
+    assert {k: v for k, v in summary.items() if k.startswith("accepted_per_kind")} == {
+        "accepted_per_kind.qa": 1, "accepted_per_kind.refusal": 0, "accepted_per_kind.task_demo": 1}
 
 
 def test_per_entity_and_per_label_thresholds_are_applied_at_decision_time():

@@ -23,6 +23,19 @@ def _dedup_ratio(reasons: pd.Series) -> dict[str, float]:
             "dedup.ratio": round(removed / max(1, len(reached)), 4)}
 
 
+def _coverage(decided: pd.DataFrame) -> dict[str, Any]:
+    """`coverage`: share of the chunks used upstream that produced >= 1 accepted sample (issue 3's
+    definition), and `accepted_per_kind.<task>`: the mix that survived."""
+    if "seed_ids" not in decided or "task" not in decided:
+        return {}
+    kept = [not r for r in decided["reasons"]]
+    used = {c for ids in decided["seed_ids"] for c in ids}
+    covered = {c for ids, k in zip(decided["seed_ids"], kept, strict=True) if k for c in ids}
+    per_kind = Counter(t for t, k in zip(decided["task"], kept, strict=True) if k)
+    return {"coverage": round(len(covered) / max(1, len(used)), 4),
+            **{f"accepted_per_kind.{t}": per_kind.get(t, 0) for t in sorted(set(decided["task"]))}}
+
+
 def metrics(decided: pd.DataFrame, toxicity_backend: str, cache: ScoreCache) -> dict[str, Any]:
     """One flat dict for metrics/filter.json."""
     reasons = decided["reasons"]
@@ -38,7 +51,7 @@ def metrics(decided: pd.DataFrame, toxicity_backend: str, cache: ScoreCache) -> 
         "pii.redacted_rows": sum(1 for x, rs in zip(info, reasons, strict=True) if x["redacted"] and not rs),
         **{f"rewrite.{k}": v for k, v in sorted(rewrites.items()) if k != "none"},
         "score_cache.hits": cache.hits, "score_cache.misses": cache.misses,
-        **_dedup_ratio(reasons), **domain_summary(decided),
+        **_dedup_ratio(reasons), **domain_summary(decided), **_coverage(decided),
         **{f"reason.{k}": v for k, v in sorted(counts.items())},
         **{f"reason_detail.{k}": v for k, v in sorted(detail.items())},
     }
