@@ -147,6 +147,14 @@ def test_task_demo_clean_with_the_operation_call():
     assert content.startswith("1. Get a token.\n2. Send the setpoint.\n```\ncurl -X PUT") and content.endswith("```")
 
 
+@pytest.mark.parametrize("request_text", ["curl -X PUT https://api.example.com/v2/devices/d1/target-temperature",
+                                          "PUT /devices/d1/target-temperature", " `https://api.example.com/v2`"])
+def test_task_demo_request_that_is_the_call_itself_is_an_error(request_text):
+    data = {"request": request_text, "steps": [{"action": "Send it.", "call": "curl ..."}], "evidence": ["x"]}
+    assert task_demo.parse(data) == (None, "request is a command, not a customer's message")
+    assert task_demo.parse({**data, "request": "Put my thermostat at 21 degrees via the API, please"})[0]
+
+
 @pytest.mark.parametrize(("call", "ok"), [
     (CURL, True),
     ("PUT /v2/devices/abc/target-temperature HTTP/1.1", True),
