@@ -6,7 +6,8 @@ import pytest
 
 from assay.config import Ingest
 from assay.errors import AssayError
-from assay.ingest import chunk_pieces, ingest, load_csv, load_markdown, load_openapi, section_kind
+from assay.ingest import chunk_pieces, ingest
+from assay.loaders import load_csv, load_markdown, load_openapi, section_kind
 from assay.records import CHUNK_COLUMNS
 
 CFG = Ingest(min_chunk_chars=10)
@@ -142,7 +143,7 @@ def test_csv_tickets_and_long_format_chats():
 def test_jsonl_kinds_and_bad_lines():
     text = ('{"ticket_id": "T1", "customer_message": "Refund please", "agent_reply": "Sure"}\n'
             'not json\n{"conversation_id": "C1", "turns": [{"role": "customer", "text": "Hi"}]}\n')
-    from assay.ingest import load_jsonl
+    from assay.loaders import load_jsonl
 
     assert [(n, k) for n, _, k in load_jsonl(text, "x")] == [("T1", "ticket"), ("C1", "chat")]
 
@@ -204,7 +205,7 @@ def test_sample_seeds_give_every_kind_and_full_columns():
 
 
 def test_html_keeps_all_visible_text_once_and_splits_at_h1_to_h3():
-    from assay.ingest import load_html
+    from assay.loaders import load_html
 
     html = ("<html><head><title>FAQ</title><style>p {}</style></head><body><nav>Menu</nav>"
             "<h2>Limits</h2><div>The maximum is 32 C.</div><ul><li><p>Listed once.</p></li></ul>"

@@ -4,12 +4,14 @@ chunk windows, deterministic ids (tiny inline seed folders under tmp_path)."""
 import json
 import logging
 import re
+from collections import Counter
 
 import pytest
 
 from assay.config import Ingest
 from assay.errors import AssayError
-from assay.ingest import chunk_pieces, ingest, load_html, load_jsonl, load_markdown
+from assay.ingest import chunk_pieces, ingest
+from assay.loaders import load_html, load_jsonl, load_markdown
 
 CFG = Ingest(min_chunk_chars=1)
 SENTENCE = "The Lumo Hearth H2 keeps the room at the target temperature all day."
@@ -93,9 +95,10 @@ def test_jsonl_tickets_and_chats_are_rendered_with_their_ids(tmp_path, caplog):
     lines = [json.dumps(TICKET), '{"ticket_id": "T-18", "customer_message": "cut', "",
              json.dumps(CHAT, ensure_ascii=False)]
     _seed(tmp_path, {"tickets.jsonl": "\n".join(lines) + "\n"})
-    with caplog.at_level(logging.WARNING, logger="assay.ingest"):
+    with caplog.at_level(logging.WARNING, logger="assay.loaders"):
         rows, metrics = ingest(tmp_path, CFG)
     assert [(r["section"], r["kind"]) for r in rows] == [("T-17", "ticket"), ("C-9", "chat")]
+    assert metrics["skipped_records"] == 1 and metrics["skipped_records.invalid_json_line"] == 1
     assert rows[0]["text"] == ("Customer: My screen shows E04.\nAgent: Install the C-wire adapter.\n"
                                "Resolution: solved")
     assert rows[1]["text"] == "Customer: Is 5 °C safe?\nAgent: Yes, frost protection."
@@ -105,8 +108,10 @@ def test_jsonl_tickets_and_chats_are_rendered_with_their_ids(tmp_path, caplog):
 
 
 def test_jsonl_without_agent_reply_and_fallback_names():
-    pieces = load_jsonl('{"customer_message": "Hello?"}\n{"turns": []}\n[1, 2]\n"str"\n', "t")
+    problems = Counter()
+    pieces = load_jsonl('{"customer_message": "Hello?"}\n{"turns": []}\n[1, 2]\n"str"\n{bad\n', "t", problems)
     assert pieces == [("record 1", "Customer: Hello?", "ticket")]
+    assert problems == {"not_an_object_line": 2, "invalid_json_line": 1}
 
 
 def test_jsonl_chat_turn_without_role_or_text():
