@@ -1,9 +1,12 @@
 """Deterministic grounding verifier: the panel member that small judges cannot replace.
 
-Claims are the answer's sentences; each is checked against the cited source text (plus the
-user's own turns, which may state facts about their case): every number and product code must
-occur there, and most content words must too. The vote is the share of supported claims on the
-judges' 1-5 scale, with the unsupported items listed as actionable feedback.
+Claims are the answer's sentences (and `;` clauses); each is checked against the cited source
+text (plus the user's own turns, which may state facts about their case): every number, product
+code and menu path (`Account > Orders`) must occur there, and most content words must too. A
+claim is also aligned with its closest source sentence, and it must not flip that sentence's
+polarity: what the source negates ("handled under the warranty, not as a return") the claim must
+not assert, and the reverse. The vote is the share of supported claims on the judges' 1-5 scale,
+with the unsupported items listed as actionable feedback.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ from typing import Any
 _NUMBER = re.compile(r"(?<![\w.:/-])\$?\d+(?:[.,]\d+)*%?")  # not parts of times, dates, ids
 _CODE = re.compile(r"\b(?=[A-Za-z0-9.-]*\d)(?=[A-Za-z0-9.-]*[A-Za-z])[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)+\b|\b[A-Z]+\d+\b")
 _WORD = re.compile(r"[a-z][a-z'-]{3,}")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
+_PATH = re.compile(r"\b[A-Z][\w-]*(?: [A-Z][\w-]*)*(?:\s*>\s*[A-Z][\w-]*(?: [A-Z][\w-]*)*)+")
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|don't|doesn't|isn't|aren't|mustn't|shouldn't)\b")
+_MODAL = {"need", "needs", "have", "able", "allowed", "required", "must", "should", "would", "could", "want",
+          "going", "always", "ever", "even", "still", "longer"}
 _WORDS_AS_NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                      "eight": "8", "nine": "9", "ten": "10", "twelve": "12", "fifteen": "15", "twenty": "20",
                      "thirty": "30", "forty": "40", "forty-five": "45", "sixty": "60", "ninety": "90"}
@@ -36,11 +43,85 @@ def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.casefold()) if w not in _STOP}
 
 
-def check_claim(claim: str, source: str, source_numbers: set[str], min_overlap: float) -> list[str]:
-    """Problems with one claim (empty when supported)."""
+def _stem(word: str) -> str:
+    for end in ("ing", "ed", "es", "s"):
+        if word.endswith(end) and len(word) - len(end) >= 4:
+            return word[: -len(end)]
+    return word
+
+
+def _stems(text: str) -> set[str]:
+    return {_stem(w) for w in _content_words(text)}
+
+
+def _polarity(sentence: str) -> tuple[set[str], set[str]]:
+    """(asserted, negated) word stems: the negated one is the first content word after a negation
+    cue (modals skipped: "do not need to transfer" negates "transfer")."""
+    lowered = sentence.casefold()
+    negated = set()
+    for cue in _NEGATION.finditer(lowered):
+        after = [_stem(w) for w in _WORD.findall(lowered[cue.end():]) if w not in _STOP and w not in _MODAL]
+        negated |= set(after[:1])
+    return _stems(lowered) - negated, negated
+
+
+def _pairs(text: str) -> set[tuple[str, str]]:
+    """Adjacent content-word stems within each comma/semicolon segment ("to a gift card" ->
+    ("gift", "card"))."""
+    out = set()
+    for segment in re.split(r"[,;:()]", text.casefold()):
+        stems = [_stem(w) for w in _WORD.findall(segment) if w not in _STOP]
+        out |= set(zip(stems, stems[1:], strict=False))
+    return out
+
+
+def _split_at_negation(sentence: str) -> tuple[str, str]:
+    """(the part before the first negation cue, the part from it on)."""
+    cue = _NEGATION.search(sentence.casefold())
+    return (sentence, "") if cue is None else (sentence[: cue.start()], sentence[cue.start():])
+
+
+def ruled_out(sentences: list[str]) -> set[tuple[str, str]]:
+    """Word pairs the source only ever mentions after a negation ("We cannot refund ... to a gift
+    card"): a claim that asserts one contradicts the source."""
+    parts = [_split_at_negation(s) for s in sentences]
+    return set().union(*(_pairs(n) for _, n in parts)) - set().union(*(_pairs(a) for a, _ in parts))
+
+
+def _flipped(claim: str, sentences: list[str]) -> str | None:
+    """A problem when the claim flips the polarity of a source sentence it aligns with (content-word
+    overlap >= 80% of the best one's), else None. A word the claim negates is fine when some
+    source sentence negates it too (the aligned one may be a neighbouring statement)."""
+    asserted = sorted(_pairs(_split_at_negation(claim)[0]) & ruled_out(sentences))
+    if asserted:
+        return f"the source rules out '{' '.join(asserted[0])}'"
+    words = _stems(claim)
+    overlaps = [(len(words & _stems(s)), s) for s in sentences]
+    top = max((n for n, _ in overlaps), default=0)
+    if top < 2:
+        return None  # nothing to align with: the overlap rule speaks for such claims
+    negated_anywhere = set().union(*(_polarity(s)[1] for s in sentences))
+    c_pos, c_neg = _polarity(claim)
+    for n, sentence in overlaps:
+        if n >= 0.8 * top:
+            s_pos, s_neg = _polarity(sentence)
+            flipped = sorted((c_pos & s_neg) | ((c_neg & s_pos) - negated_anywhere))
+            if flipped:
+                return f"contradicts the source on '{flipped[0]}' (source: \"{sentence[:80]}\")"
+    return None
+
+
+def check_claim(claim: str, source: str, source_numbers: set[str], min_overlap: float,
+                sentences: list[str] | None = None) -> list[str]:
+    """Problems with one claim (empty when supported). `sentences`: the source's sentences for
+    the polarity check (none: skipped)."""
     problems = [f"number '{n}' is not in the source" for n in sorted(_numbers(claim) - source_numbers)]
     lowered = source.casefold()
     problems += [f"'{c}' is not in the source" for c in sorted(_codes(claim)) if c not in lowered]
+    flat = " ".join(lowered.split())
+    problems += [f"'{m}' is not in the source" for m in _PATH.findall(claim) if " ".join(m.casefold().split()) not in flat]
+    flipped = _flipped(claim, sentences or [])
+    problems += [flipped] if flipped else []
     words = _content_words(claim)
     if min_overlap and len(words) >= 4:
         overlap = len(words & _content_words(source)) / len(words)
@@ -55,9 +136,10 @@ def verify(messages: list[dict[str, str]], source: str, min_overlap: float = 0.5
     Returns {"supported": n, "claims": n, "score": 1-5, "unsupported": [problem, ...]}."""
     context = "\n".join([source] + [m["content"] for m in messages if m["role"] == "user"])
     source_numbers = _numbers(context)
+    sentences = [s.strip() for s in _SENTENCE.split(source) if len(s.strip()) > 3]
     claims = [s.strip() for m in messages if m["role"] == "assistant"
               for s in _SENTENCE.split(m["content"]) if len(s.strip()) > 3]
-    problems = [(c, check_claim(c, context, source_numbers, min_overlap)) for c in claims]
+    problems = [(c, check_claim(c, context, source_numbers, min_overlap, sentences)) for c in claims]
     bad = [f"{p} (in: \"{c[:80]}\")" for c, ps in problems for p in ps]
     supported = sum(1 for _, ps in problems if not ps)
     share = supported / len(claims) if claims else 0.0
