@@ -216,3 +216,19 @@ def test_scorer_key_changes_with_scoring_config_only():
     assert scorer_key("pii", "1", model="sm", entities=["A"]) == scorer_key("pii", "1", entities=["A"], model="sm")
     assert scorer_key("pii", "1", model="sm") != scorer_key("pii", "1", model="md")
     assert scorer_key("pii", "1", model="sm") != scorer_key("pii", "2", model="sm")
+
+
+def test_default_against_reads_pulled_releases_not_the_live_export(tmp_path, monkeypatch):
+    """The live export is this pipeline's own last draft: regenerated samples must not be judged
+    repeats of what they replace. Released versions pulled into data/previous/ are."""
+    from pathlib import Path
+
+    from assay.config import load_params
+    from assay.filters.sources import expand
+
+    against = load_params(Path(__file__).resolve().parents[1] / "params.yaml").filter.dedup.against
+    for folder in ("data/export/data", "data/previous/v1/data"):
+        (tmp_path / folder).mkdir(parents=True)
+        pd.DataFrame({"id": ["x"], "text": ["t"]}).to_parquet(tmp_path / folder / "train.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert expand(against) == [Path("data/previous/v1/data/train.parquet")]

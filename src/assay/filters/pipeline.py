@@ -31,8 +31,8 @@ def _rewriter(params: Params, ledger: Any):
 def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params,
                cache: ScoreCache) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Decided samples (`messages` possibly redacted or rewritten, `filter`, `reasons`) and the
-    stage metrics. Reference files are read before anything is written, so the previous export
-    can be listed in `filter.dedup.against` although this run's export will replace it."""
+    stage metrics. Reference files (`filter.dedup.against`: released versions; `eval_sets`) are
+    read before anything is written."""
     from assay.llm import Ledger
 
     cfg, ledger = params.filter, Ledger()
