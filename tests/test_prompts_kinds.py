@@ -121,6 +121,16 @@ def test_refusal_noisy_truncated_malformed():
     assert refusal.parse(reply(""))[1] == "no JSON object"
 
 
+def test_refusal_that_does_not_touch_its_rule_is_an_error():
+    """Seen from the 1.5B model: a delivery-date question 'refused' with the returns rule."""
+    data = {"request": "Can I get an estimate for the delivery date?", "reply": "Sorry, I cannot give dates.",
+            "policy": "Returns after 45 days, or warranty coverage after it has expired, unless a Support Manager "
+                      "approves.", "evidence": []}
+    assert refusal.parse(data) == (None, "the refusal does not touch its rule (no word in common with the "
+                                         "request or reply)")
+    assert refusal.parse(dict(data, request="Can I return it after 60 days?"))[0]  # "return" ~ "Returns"
+
+
 def test_refusal_needs_a_stated_rule():
     assert refusal.has_policy(CHUNK["text"]) and refusal.has_policy("Agents must not promise dates.")
     assert not refusal.has_policy("The ring LED pulses white while the H2 boots.")

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from assay.text import STOP, WORD, content_words, stem, stems
+
 _NUMBER = re.compile(r"(?<![\w.:/-])\$?\d+(?:[.,]\d+)*%?")  # not parts of times, dates, ids
 _CODE = re.compile(r"\b(?=[A-Za-z0-9.-]*\d)(?=[A-Za-z0-9.-]*[A-Za-z])[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)+\b|\b[A-Z]+\d+\b")
-_WORD = re.compile(r"[a-z][a-z'-]{3,}")
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _PATH = re.compile(r"\b[A-Z][\w-]*(?: [A-Z][\w-]*)*(?:\s*>\s*[A-Z][\w-]*(?: [A-Z][\w-]*)*)+")
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|don't|doesn't|isn't|aren't|mustn't|shouldn't)\b")
@@ -25,7 +26,6 @@ _MODAL = {"need", "needs", "have", "able", "allowed", "required", "must", "shoul
 _WORDS_AS_NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                      "eight": "8", "nine": "9", "ten": "10", "twelve": "12", "fifteen": "15", "twenty": "20",
                      "thirty": "30", "forty": "40", "forty-five": "45", "sixty": "60", "ninety": "90"}
-_STOP = set(["this", "that", "with", "from", "have", "will", "your", "their", "there", "they", "them", "then", "than", "what", "when", "where", "which", "while", "would", "could", "should", "about", "into", "only", "also", "more", "most", "some", "such", "each", "other", "been", "being", "does", "doing", "very", "just", "over", "under", "after", "before", "again", "further", "once", "here", "both", "same", "these", "those", "because", "until", "please", "thank", "thanks", "customer", "support", "answer", "question"])
 
 
 def _numbers(text: str) -> set[str]:
@@ -39,20 +39,6 @@ def _codes(text: str) -> set[str]:
     return {m.group(0).casefold() for m in _CODE.finditer(text)}
 
 
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.casefold()) if w not in _STOP}
-
-
-def _stem(word: str) -> str:
-    for end in ("ing", "ed", "es", "s"):
-        if word.endswith(end) and len(word) - len(end) >= 4:
-            return word[: -len(end)]
-    return word
-
-
-def _stems(text: str) -> set[str]:
-    return {_stem(w) for w in _content_words(text)}
-
 
 def _polarity(sentence: str) -> tuple[set[str], set[str]]:
     """(asserted, negated) word stems: the negated one is the first content word after a negation
@@ -60,9 +46,9 @@ def _polarity(sentence: str) -> tuple[set[str], set[str]]:
     lowered = sentence.casefold()
     negated = set()
     for cue in _NEGATION.finditer(lowered):
-        after = [_stem(w) for w in _WORD.findall(lowered[cue.end():]) if w not in _STOP and w not in _MODAL]
+        after = [stem(w) for w in WORD.findall(lowered[cue.end():]) if w not in STOP and w not in _MODAL]
         negated |= set(after[:1])
-    return _stems(lowered) - negated, negated
+    return stems(lowered) - negated, negated
 
 
 def _pairs(text: str) -> set[tuple[str, str]]:
@@ -70,7 +56,7 @@ def _pairs(text: str) -> set[tuple[str, str]]:
     ("gift", "card"))."""
     out = set()
     for segment in re.split(r"[,;:()]", text.casefold()):
-        stems = [_stem(w) for w in _WORD.findall(segment) if w not in _STOP]
+        stems = [stem(w) for w in WORD.findall(segment) if w not in STOP]
         out |= set(zip(stems, stems[1:], strict=False))
     return out
 
@@ -95,8 +81,8 @@ def _flipped(claim: str, sentences: list[str]) -> str | None:
     asserted = sorted(_pairs(_split_at_negation(claim)[0]) & ruled_out(sentences))
     if asserted:
         return f"the source rules out '{' '.join(asserted[0])}'"
-    words = _stems(claim)
-    overlaps = [(len(words & _stems(s)), s) for s in sentences]
+    words = stems(claim)
+    overlaps = [(len(words & stems(s)), s) for s in sentences]
     top = max((n for n, _ in overlaps), default=0)
     if top < 2:
         return None  # nothing to align with: the overlap rule speaks for such claims
@@ -122,9 +108,9 @@ def check_claim(claim: str, source: str, source_numbers: set[str], min_overlap: 
     problems += [f"'{m}' is not in the source" for m in _PATH.findall(claim) if " ".join(m.casefold().split()) not in flat]
     flipped = _flipped(claim, sentences or [])
     problems += [flipped] if flipped else []
-    words = _content_words(claim)
+    words = content_words(claim)
     if min_overlap and len(words) >= 4:
-        overlap = len(words & _content_words(source)) / len(words)
+        overlap = len(words & content_words(source)) / len(words)
         if overlap < min_overlap:
             problems.append(f"mostly not from the source ({overlap:.0%} of its content words)")
     return problems

@@ -7,10 +7,11 @@ import re
 from typing import Any
 
 from assay.prompts import controls_text, evidence_ok, evidence_schema, fence, spans, str_list
+from assay.text import stems
 
 __all__ = ["VERSION", "build", "evidence_ok", "grounded", "has_policy", "parse", "schema", "to_messages"]
 
-VERSION = "refusal-2"
+VERSION = "refusal-3"
 
 # Wording of a rule that forbids or limits something: chunks without it cannot ground a refusal.
 POLICY = re.compile(
@@ -71,7 +72,9 @@ def build(chunk: dict[str, Any], controls: dict[str, str] | None = None) -> list
 
 def parse(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
     """Validate a decoded reply: ({request, policy, reply, evidence}, None) or (None, reason).
-    The policy quote leads the evidence list, so the grounding check covers it."""
+    The policy quote leads the evidence list, so the grounding check covers it. A request and
+    reply that share no content word with the rule are an error: the sample would refuse something
+    the rule does not forbid (seen from the 1.5B model: a delivery-date question against the returns rule)."""
     if not isinstance(data, dict):
         return None, "no JSON object"
     fields = {k: data.get(k) for k in ("request", "policy", "reply")}
@@ -79,6 +82,8 @@ def parse(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | Non
         if not isinstance(value, str) or not value.strip():
             return None, f"missing {key}"
     policy = fields["policy"].strip()
+    if not stems(fields["request"] + " " + fields["reply"]) & stems(policy):
+        return None, "the refusal does not touch its rule (no word in common with the request or reply)"
     extra = [e for e in str_list(data.get("evidence"), 2) if e != policy]
     return {"request": fields["request"].strip(), "policy": policy, "reply": fields["reply"].strip(),
             "evidence": [policy, *extra]}, None
