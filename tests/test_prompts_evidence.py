@@ -76,3 +76,8 @@ def test_refusal_policy_is_a_rule_sentence_of_the_chunk():
 def test_prompts_ask_to_copy_before_writing(module):
     user = module.build({"source": "s.md", "section": "S", "text": PROSE})[1]["content"]
     assert "word for word" in user and user.index('"evidence"') < user.index("...")
+
+
+def test_a_long_chunk_offers_its_late_sentences_too():
+    text = " ".join(f"Rule number {i} applies to every thermostat." for i in range(120))
+    assert spans(text)[-1] == "Rule number 119 applies to every thermostat." and len(spans(text)) == 120

@@ -33,11 +33,13 @@ _ITEM = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|[A-Z][\w ]{0,20}:(?:\s|$))")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`])")
 
 
-def spans(text: str, limit: int = 60) -> list[str]:
+def spans(text: str, limit: int = 250) -> list[str]:
     """The chunk's sentences, in order and de-duplicated, as evidence candidates: paragraphs are
     split on blank lines, list items, numbered steps and `Speaker:` lines start a unit of their own,
     hard-wrapped lines are joined, and each unit is split at sentence ends. Spans under three words
-    or shorter than a quote (see quote_in) are left out. Every span occurs in `text` under quote_in."""
+    or shorter than a quote (see quote_in) are left out. Every span occurs in `text` under quote_in.
+    `limit` keeps an enum within what hosted structured-output APIs accept (OpenAI: 500 values);
+    a default-sized chunk has 1-32 sentences."""
     units: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text):
         lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
