@@ -37,11 +37,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 REPORT = {
-    "ingest": ("files", "files_used", "chunks", "tokens", "skipped"),
+    "ingest": ("files", "files_used", "chunks", "tokens", "skipped", "skipped_records"),
     "generate": ("samples", "errors", "evidence_ok_rate", "coverage", "llm.calls", "llm.cache_hits",
-                 "llm.completion_tokens", "llm.cost_usd"),
+                 "llm.completion_tokens", "llm.cached_completion_tokens", "llm.cost_usd"),
     "critique": ("judged", "judge_errors", "score_mean", "accept_rate", "llm.calls", "llm.cache_hits"),
-    "filter": ("input", "accepted", "rejected", "toxicity_backend"),
+    "filter": ("input", "accepted", "rejected", "coverage", "toxicity_backend"),
     "export": ("rows",),
 }
 
