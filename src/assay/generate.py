@@ -21,7 +21,7 @@ import pandas as pd
 
 from assay import diversity
 from assay.config import Generate, Kind
-from assay.llm import ChatModel, ChatRequest, ChatResult, Ledger, run_batch
+from assay.llm import ChatModel, ChatRequest, ChatResult, Ledger, enforces_schema, run_batch
 from assay.prompts import multi_turn, qa, refusal, task_demo
 from assay.prompts.lessons import with_lessons
 from assay.records import SAMPLE_COLUMNS, content_hash
@@ -134,11 +134,6 @@ def request(job: Job, cfg: Generate, seed: int, lessons: str = "", pick: bool = 
                        tag=job.task)
 
 
-def _picks(model: ChatModel) -> bool:
-    """Whether evidence is picked from the chunk's sentences: the endpoint enforces JSON schemas."""
-    return bool(getattr(model, "json_schema", True))
-
-
 def _parse(task: str, result: ChatResult, cfg: Generate) -> tuple[dict[str, Any] | None, str | None]:
     if result.error:
         return None, result.error
@@ -155,7 +150,7 @@ def row(job: Job, result: ChatResult, model: ChatModel, cfg: Generate, seed: int
                   **sampling(job.task, cfg), "seed": _seed(job.chunk, job.task, job.index, seed),
                   "chunk_kind": job.chunk.get("kind") or "prose", "prompt_tokens": result.prompt_tokens,
                   "completion_tokens": result.completion_tokens, "round": 0,
-                  "evidence_mode": "pick" if _picks(model) else "quote"}
+                  "evidence_mode": "pick" if enforces_schema(model) else "quote"}
     return {
         "id": content_hash(job.chunk["chunk_id"], job.task, job.index, module.VERSION, model.model_id),
         "task": job.task,
@@ -177,7 +172,7 @@ def generate(chunks: pd.DataFrame, model: ChatModel, cfg: Generate, seed: int,
     records = chunks.to_dict("records")
     jobs, short = plan(records, cfg, seed)
     start = time.monotonic()
-    requests = [request(j, cfg, seed, lessons, _picks(model)) for j in jobs]  # a list: the progress bar knows its total (ETA)
+    requests = [request(j, cfg, seed, lessons, enforces_schema(model)) for j in jobs]  # a list: the progress bar knows its total (ETA)
     results = run_batch(model, requests, desc="generate")
     seconds = time.monotonic() - start
     rows = [row(j, r, model, cfg, seed) for j, r in zip(jobs, results, strict=True)]

@@ -22,12 +22,11 @@ from typing import Any
 from assay.config import Ingest
 from assay.errors import AssayError
 from assay.filters import injection
-from assay.loaders import LOADERS, SKIP_HINTS, Piece, SkipFile, load_file
+from assay.loaders import LOADERS, SKIP_HINTS, STEP, Piece, SkipFile, load_file
 from assay.records import content_hash
 
 log = logging.getLogger(__name__)
 KINDS = ("prose", "ticket", "chat", "api_operation", "workflow")
-_STEP = re.compile(r"^\s*(\d{1,2})[.)]\s+\S")
 
 
 def approx_tokens(text: str) -> int:
@@ -58,7 +57,7 @@ def _steps(text: str) -> list[str]:
     continuation lines), so that a split never falls inside a step."""
     units: list[str] = []
     for line in text.splitlines():
-        if not units or _STEP.match(line) or (not line.strip() and not _STEP.match(units[-1])):
+        if not units or STEP.match(line) or (not line.strip() and not STEP.match(units[-1])):
             units.append(line)
         else:
             units[-1] += "\n" + line

@@ -1,7 +1,8 @@
 """Seed files -> (section title, text, kind) pieces: one loader per format (Markdown/text, HTML,
 JSONL/CSV tickets and chats, OpenAPI yaml/json, PDF). A file that cannot be used raises SkipFile
 with the counted reason; a bad record inside a usable file (an invalid JSONL line) is skipped,
-logged with its line number and counted in `problems`."""
+logged with its line number and counted in `problems` (every loader takes the counter; loaders of
+record files use it)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from assay import openapi
 log = logging.getLogger(__name__)
 Piece = tuple[str, str, str]  # (section title, text, kind)
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_STEP = re.compile(r"^\s*(\d{1,2})[.)]\s+\S")
+STEP = re.compile(r"^\s*(\d{1,2})[.)]\s+\S")  # a numbered step: "1. ", "2) "
 _NEGATED_INTRO = re.compile(r"\b(not|never|avoid)\b", re.IGNORECASE)
 
 SKIP_HINTS = {  # how to fix a skipped seed file, appended to its warning
@@ -52,14 +53,14 @@ def section_kind(text: str) -> str:
     """'workflow' for a section with a numbered procedure (3+ steps, not a list of prohibitions
     such as 'agents must not: 1. ...'), else 'prose'."""
     lines = text.splitlines()
-    steps = [i for i, line in enumerate(lines) if _STEP.match(line)]
+    steps = [i for i, line in enumerate(lines) if STEP.match(line)]
     if len(steps) < 3:
         return "prose"
     intro = next((lines[i] for i in range(steps[0] - 1, -1, -1) if lines[i].strip()), "")
     return "prose" if _NEGATED_INTRO.search(intro) else "workflow"
 
 
-def load_markdown(text: str, title: str) -> list[Piece]:
+def load_markdown(text: str, title: str, problems: Counter[str] | None = None) -> list[Piece]:
     """Split at headings; the section title is the heading path (e.g. 'Setup > Wiring')."""
     pieces: list[tuple[str, str]] = []
     path: list[str] = []
@@ -82,7 +83,7 @@ _BLOCKS = ["p", "li", "td", "th", "tr", "pre", "div", "blockquote", "dd", "dt", 
            "section", "article", "main", "header", "figcaption", "caption", "br", "hr"]
 
 
-def load_html(text: str, title: str) -> list[Piece]:
+def load_html(text: str, title: str, problems: Counter[str] | None = None) -> list[Piece]:
     """All visible text once (scripts, styles, nav, footer dropped), a paragraph per block
     element, split at h1-h3 (h4-h6 stay as text lines of their section)."""
     soup = BeautifulSoup(text, "html.parser")
@@ -144,7 +145,7 @@ def load_jsonl(text: str, title: str, problems: Counter[str] | None = None) -> l
     return [p for p in pieces if p[1]]
 
 
-def load_csv(text: str, title: str) -> list[Piece]:
+def load_csv(text: str, title: str, problems: Counter[str] | None = None) -> list[Piece]:
     """Tickets or chats as CSV. One row per ticket (customer_message, agent_reply, ...), or one
     row per chat turn (conversation_id, role, text), grouped into one chat per conversation."""
     try:
@@ -174,7 +175,7 @@ _YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:tru
                                   list("tTfF"))
 
 
-def load_openapi(text: str, title: str) -> list[Piece]:
+def load_openapi(text: str, title: str, problems: Counter[str] | None = None) -> list[Piece]:
     """An OpenAPI spec (yaml or json): the spec's description as prose, then one api_operation
     piece per operation. Other YAML/JSON is skipped ('not_openapi'); a parse error 'invalid_spec'."""
     try:
@@ -188,7 +189,7 @@ def load_openapi(text: str, title: str) -> list[Piece]:
     return pieces + [(sec, txt, "api_operation") for sec, txt in openapi.operations(doc)]
 
 
-def load_pdf(data: bytes, title: str) -> list[Piece]:
+def load_pdf(data: bytes, title: str, problems: Counter[str] | None = None) -> list[Piece]:
     """Text of each page (pypdf), one piece per page titled 'p.N'. Encrypted, unreadable or
     image-only PDFs are skipped with the reason."""
     from pypdf import PdfReader
@@ -247,9 +248,7 @@ def load_file(path: Path, suffix: str, max_bytes: int, problems: Counter[str] | 
     else:
         data = read_text(path, max_bytes)
     try:
-        if suffix == ".jsonl":
-            return load_jsonl(data, path.stem, problems)
-        return LOADERS[suffix](data, path.stem)
+        return LOADERS[suffix](data, path.stem, problems)
     except SkipFile:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad file must not end the stage

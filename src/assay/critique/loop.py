@@ -18,7 +18,7 @@ from assay.config import Critique
 from assay.critique import orchestrate, panel
 from assay.critique.reward import RewardScorer
 from assay.critique.verify import verify
-from assay.llm import ChatModel, ChatRequest, run_batch
+from assay.llm import ChatModel, ChatRequest, enforces_schema, run_batch
 from assay.prompts import evidence_ok, revise, task_demo
 
 
@@ -60,7 +60,7 @@ def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) 
 
 def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Critique) -> list[str | None]:
     """Apply revisions in place; per state None on success or the error."""
-    pick = bool(getattr(reviser, "json_schema", True))  # evidence from the source's sentences
+    pick = enforces_schema(reviser)  # evidence from the source's sentences
     requests = [ChatRequest(messages=revise.build(s.source, s.messages, note), temperature=0.3, max_tokens=600,
                             schema=revise.schema(sum(m["role"] == "assistant" for m in s.messages),
                                                  s.source if pick else None),

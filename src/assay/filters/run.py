@@ -80,8 +80,7 @@ def _redaction_texts(samples: pd.DataFrame, findings: list[list[dict]], cfg: Fil
 
 
 def _parts(samples: pd.DataFrame) -> list[list[dict]]:
-    evidence = samples["evidence"] if "evidence" in samples else [None] * len(samples)
-    return [exported_parts(m, e) for m, e in zip(samples["messages"], evidence, strict=True)]
+    return [exported_parts(m, e) for m, e in zip(samples["messages"], samples["evidence"], strict=True)]
 
 
 def score(samples: pd.DataFrame, chunks: pd.DataFrame, cfg: Filter, cache: ScoreCache,

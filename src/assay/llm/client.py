@@ -59,6 +59,12 @@ class ChatModel(Protocol):
     async def complete(self, request: ChatRequest) -> ChatResult: ...
 
 
+def enforces_schema(model: ChatModel) -> bool:
+    """Whether the endpoint is sent JSON schemas to enforce (`json_schema: true`, the default):
+    only then can a schema `enum` restrict what the model writes."""
+    return bool(getattr(model, "json_schema", True))
+
+
 @dataclass
 class Ledger:
     """Token, call and cost counters per (endpoint, tag); flattened into stage metrics.

@@ -1,6 +1,7 @@
 """Prompt templates with their output schemas and parsers: pure functions, versioned by name."""
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 _WS = re.compile(r"\s+")
@@ -52,14 +53,21 @@ def spans(text: str, limit: int = 250) -> list[str]:
     return list(dict.fromkeys(s for s in out if len(s.split()) >= 3 and quote_in(s, text)))[:limit]
 
 
-def evidence_schema(chunk_text: str | None, low: int = 1, high: int = 3) -> dict[str, Any]:
-    """JSON schema of an evidence list. With the chunk's text, each item is one of its sentences
-    (an enum: a grammar-constrained server can only copy, never paraphrase); without, free quotes."""
-    item: dict[str, Any] = {"type": "string", "maxLength": 400}
+def sentence_schema(chunk_text: str | None, keep: Callable[[str], bool] | None = None,
+                    max_length: int = 400) -> dict[str, Any]:
+    """JSON schema of one quote. With the chunk's text, an enum of its sentences (those that pass
+    `keep`, all of them when none does): a grammar-constrained server can only copy, never
+    paraphrase. Without (or for a chunk with no sentence), a free string."""
     choices = spans(chunk_text) if chunk_text else []
-    if choices:
-        item = {"type": "string", "enum": choices}
-    return {"type": "array", "items": item, "minItems": low, "maxItems": high}
+    if not choices:
+        return {"type": "string", "maxLength": max_length}
+    kept = [s for s in choices if keep(s)] if keep else []
+    return {"type": "string", "enum": kept or choices}
+
+
+def evidence_schema(chunk_text: str | None, low: int = 1, high: int = 3) -> dict[str, Any]:
+    """JSON schema of an evidence list of `low` to `high` quotes (see sentence_schema)."""
+    return {"type": "array", "items": sentence_schema(chunk_text), "minItems": low, "maxItems": high}
 
 
 def str_list(value: object, limit: int = 4) -> list[str]:

@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assay.prompts import controls_text, evidence_ok, evidence_schema, fence, spans, str_list
+from assay.prompts import (
+    controls_text,
+    evidence_ok,
+    evidence_schema,
+    fence,
+    sentence_schema,
+    str_list,
+)
 from assay.text import stems
 
 __all__ = ["VERSION", "build", "evidence_ok", "grounded", "has_policy", "parse", "schema", "to_messages"]
@@ -24,12 +31,9 @@ def schema(chunk_text: str | None = None) -> dict[str, Any]:
     """The rule first, then other evidence, the request and the reply. With `chunk_text`, the rule
     is one of the chunk's sentences that states a rule (any sentence when none matches POLICY)
     and the evidence is chosen among its sentences."""
-    policy: dict[str, Any] = {"type": "string", "maxLength": 300}
-    choices = spans(chunk_text) if chunk_text else []
-    if choices:
-        policy = {"type": "string", "enum": [s for s in choices if has_policy(s)] or choices}
     return {"type": "object",
-            "properties": {"policy": policy, "evidence": evidence_schema(chunk_text, 0, 2),
+            "properties": {"policy": sentence_schema(chunk_text, has_policy, 300),
+                           "evidence": evidence_schema(chunk_text, 0, 2),
                            "request": {"type": "string", "maxLength": 400},
                            "reply": {"type": "string", "maxLength": 900}},
             "required": ["policy", "evidence", "request", "reply"], "additionalProperties": False}

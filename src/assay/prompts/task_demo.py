@@ -18,7 +18,6 @@ _OPERATION = re.compile(r"^(GET|PUT|POST|PATCH|DELETE|HEAD|OPTIONS) (/\S*)", re.
 _COMMAND = re.compile(r"^\W*((?i:curl)\b|(GET|PUT|POST|PATCH|DELETE|HEAD|OPTIONS)\s+/|(?i:https?)://)")
 
 
-
 def schema(chunk_text: str | None = None) -> dict[str, Any]:
     """Evidence first (chosen among the chunk's sentences when `chunk_text` is given), then the
     request and its steps, each an action and its concrete call ("" when the step has none)."""
