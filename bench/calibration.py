@@ -1,7 +1,9 @@
-"""How well the critique panel in params.yaml tells good samples from subtly wrong, off-topic
-and unsafe ones (bench/data/calibration.jsonl), with and without the grounding verifier.
+"""Regression guard: how well the critique in params.yaml tells good samples from subtly wrong,
+off-topic and unsafe ones on our own calibration sets (bench/data/calibration*.jsonl), with the
+judges' verdicts alone beside it. Written knowing our rules: a guard, not evidence (that is
+bench/grounding.py on public data).
 
-    python bench/calibration.py [--params params.yaml] [--no-verifier-too]
+    python bench/calibration.py [--params params.yaml] [--data FILE]
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 
 from assay.config import load_params
 from assay.critique import Models
-from assay.critique.calibrate import evaluate, load
+from assay.critique.calibrate import evaluate, judges_only, load
 from assay.critique.reward import make_reward
 from assay.llm import Ledger, open_models
 
@@ -25,17 +27,13 @@ def main() -> None:
     cfg, items = params.critique, load(args.data)
     with open_models(params, cfg.endpoints(params.generate.endpoint), Ledger()) as m:
         models = Models(judges=[m[j] for j in cfg.judges], reviser=m[cfg.reviser or params.generate.endpoint],
-                        reward=make_reward(cfg.reward, m, cfg.judges[0]))
-        rows = {
-            "panel + verifier + reward": evaluate(items, models, cfg),
-            "judges only (raw)": evaluate(items, Models(models.judges, models.reviser, make_reward(
-                cfg.reward.model_copy(update={"kind": "none"}), m, cfg.judges[0])),
-                cfg.model_copy(update={"verifier_weight": 0.0})),
-        }
+                        reward=make_reward(cfg.reward, m, cfg.judges[0] if cfg.judges else ""))
+        rows = {"decision (signals + judges + reward)": evaluate(items, models, cfg)}
+    rows["judges only (P(Yes) >= 0.5)"] = judges_only(rows["decision (signals + judges + reward)"], items)
     for name, result in rows.items():
         print(f"{name:28} pair accuracy {result['pair_accuracy']:.2f} ({result['pairs']} pairs)  "
               f"verdict accuracy {result['verdict_accuracy']:.2f} ({result['items']} items)")
-    print(json.dumps(rows["panel + verifier + reward"]["per_item"], indent=1))
+    print(json.dumps(rows["decision (signals + judges + reward)"]["per_item"], indent=1))
 
 
 if __name__ == "__main__":

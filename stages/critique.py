@@ -4,6 +4,7 @@ import sys
 
 from assay.critique import Models, critique
 from assay.critique.lessons import write_lessons
+from assay.critique.metrics import non_discriminating
 from assay.critique.reward import make_reward
 from assay.llm import Ledger, open_models
 from assay.records import CHUNK_COLUMNS, SAMPLE_COLUMNS, read_table, write_table
@@ -24,12 +25,15 @@ def body(args, params):
     reviser = cfg.reviser or params.generate.endpoint
     with open_models(params, cfg.endpoints(params.generate.endpoint), ledger) as m:
         models = Models(judges=[m[j] for j in cfg.judges], reviser=m[reviser],
-                        reward=make_reward(cfg.reward, m, cfg.judges[0]),
+                        reward=make_reward(cfg.reward, m, cfg.judges[0] if cfg.judges else ""),
                         agent=m[cfg.orchestrator_endpoint] if cfg.orchestrator == "llm" else None)
         judged, metrics, states = critique(samples, chunks, models, cfg)
     write_table(judged, args.out)
     metrics["lessons"] = write_lessons(states, args.lessons)
     metrics |= ledger.flat()
+    for name in non_discriminating(metrics):
+        print(f"assay critique: warning: judge '{name}' gave nearly the same verdict to every sample "
+              f"(P(Yes) std {metrics[f'judge.{name}.p_yes_std']}): it is not telling samples apart", file=sys.stderr)
     failure = error_rate_failure("judge calls", metrics["judge_errors"], metrics["judge_calls"],
                                  cfg.max_error_rate, f"judges {cfg.judges}")
     return Outcome(metrics, failure)

@@ -65,7 +65,7 @@ GOOD_MD = b"# Heating\n\nThe Lumo Hearth H2 keeps the room at the scheduled temp
     ("unknown_key", {"generate": {"max_chunk": 3}},
      ["generate.max_chunk: unknown key (check the spelling", "fix these keys"]),
     ("out_of_range", {"critique": {"threshold": 7}},
-     ["critique.threshold: Input should be less than or equal to 5 (got 7)"]),
+     ["critique.threshold: Input should be less than or equal to 1 (got 7)"]),
     ("undefined_endpoint", {"generate": {"endpoint": "nope"}},
      ["generate.endpoint: endpoint 'nope' is not defined in llm.endpoints"]),
 ])

@@ -54,18 +54,20 @@ def test_real_loop_runs_two_rounds_and_keeps_every_round(tmp_path, server):
                              "generation": "{}", "error": None, "raw": None,
                              "messages": [{"role": "user", "content": "When do I get my refund?"},
                                           {"role": "assistant", "content": "Within 30 business days."}]}])
-    cfg = params.critique.model_copy(update={"max_rounds": 2, "reject_below": 1.0, "min_safety": 1.0})
+    cfg = params.critique.model_copy(update={"max_rounds": 2, "min_safety": 1.0})
     with open_models(params, ["m"], Ledger()) as m:
         models = Models(judges=[m["m"]], reviser=m["m"], reward=LLMReward(m["m"], 80))
         out, metrics, _ = critique(samples, chunks, models, cfg)
     rounds = json.loads(out["critique"][0])["rounds"]
-    assert rounds[0]["decision"]["decision"] == "revise"  # '30' is not in the source: the verifier says so
+    assert rounds[0]["decision"]["decision"] == "revise"  # '30' is not in the source: the decision says so
+    p_yes = rounds[0]["judges"][0]["p_yes"]
+    assert rounds[0]["judges"][0]["error"] is None and 0.0 < p_yes < 1.0  # read from real log-probabilities
     assert len(rounds) == 2 and out["verdict"][0] in ("accept", "reject")
     assert metrics["round1.revise"] == 1 and metrics["revised"] == 1
 
 
 def test_calibration_floor_with_a_small_real_judge(tmp_path, server):
-    """A random judge ranks a pair right half the time; the 0.5B judge + verifier must do better."""
+    """A random judge ranks a pair right half the time; the decision with the 0.5B judge must do better."""
     params = _params(tmp_path)
     items = load(ROOT / "bench" / "data" / "calibration.jsonl")
     with open_models(params, ["m"], Ledger()) as m:

@@ -24,8 +24,8 @@ def _params(repo: Path) -> None:
                      "endpoints": {"tiny": {"embedded": "smollm2-135m", "n_parallel": 2, "n_ctx": 4096,
                                             "concurrency": 2}}}
     params["generate"] |= {"endpoint": "tiny", "max_chunks": 6, "max_tokens": 160, "max_error_rate": 1.0}
-    params["critique"] |= {"judges": ["tiny"], "threshold": 1.0, "reject_below": 1.0, "min_safety": 1.0,
-                           "verifier_weight": 0.0, "max_rounds": 2, "max_tokens": 200, "max_error_rate": 1.0,
+    params["critique"] |= {"judges": ["tiny"], "threshold": 0.0, "min_safety": 1.0,
+                           "max_rounds": 2, "revise_max_tokens": 200, "max_error_rate": 1.0,
                            "reward": {"kind": "llm", "endpoint": "tiny", "max_tokens": 60}}
     f = params["filter"]
     f["require_evidence"] = False  # the 135M model rarely quotes exactly

@@ -22,7 +22,7 @@ def rows(n=30, chunks=10):
     return pd.DataFrame([
         {"id": f"s{i:03d}", "task": "qa", "seed_ids": [f"c{i % chunks}", "other"], "evidence": ["quote"],
          "evidence_ok": True, "generation": json.dumps({"model": "gen@abc"}), "error": None, "raw": None,
-         "critique": "{}", "score": 4.5, "verdict": "accept",
+         "critique": "{}", "score": 0.95, "verdict": "accept",
          "messages": [{"role": "user", "content": f"Q{i}? é"}, {"role": "assistant", "content": f"A{i}."}]}
         for i in range(n)
     ])
@@ -106,11 +106,12 @@ def test_empty_splits_are_left_out_and_reexport_replaces_the_folder(tmp_path):
 
 def test_reports_histogram_rejections_and_sample_table(tmp_path):
     export(tmp_path)
-    rejected = pd.DataFrame({"id": ["r1", "r2", "r3"], "score": [1.2, 4.9, None],
+    rejected = pd.DataFrame({"id": ["r1", "r2", "r3"], "score": [0.12, 1.0, None],
                              "reasons": [["low_score"], ["pii:EMAIL_ADDRESS", "low_score"], ["error"]]})
     hist = score_histogram(rows(), rejected)
-    assert hist["score"].tolist()[0] == 1.0 and hist["accepted"].sum() == 30
-    assert hist.set_index("score").loc[4.5, "accepted"] == 30 and hist["rejected"].sum() == 2
+    assert hist["score"].tolist()[0] == 0.0 and hist["accepted"].sum() == 30
+    assert hist.set_index("score").loc[0.9, "accepted"] == 30 and hist["rejected"].sum() == 2
+    assert hist.set_index("score").loc[0.1, "rejected"] == 1 and hist.set_index("score").loc[0.9, "rejected"] == 1
     summary = rejection_summary(rejected)
     assert summary["low_score"] == {"count": 2, "example_ids": ["r1", "r2"]} and summary["error"]["count"] == 1
     table = sample_table(tmp_path / "export", n=5)

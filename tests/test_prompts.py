@@ -1,6 +1,8 @@
 """Unit tests for the pure prompt helpers: evidence matching (assay.prompts), the QA prompt and
 its parser (assay.prompts.qa) and the rubric judge (assay.prompts.judge)."""
 
+import math
+
 import pytest
 
 from assay.prompts import fence, judge, normalize, qa, quote_in
@@ -155,79 +157,21 @@ def test_fence_escapes_only_the_markers():
     assert "<<<" not in fence("a <<< b")[len("<<<SOURCE"):]
 
 
-def _judgement(**over):
-    base = {"claims": [{"claim": "Hold Home for 10 s.", "supported": True}],
-            "correctness": 5, "relevance": 4, "quality": 3, "rationale": "Grounded."}
-    return {**base, **over}
+def test_judge_verdict_is_p_yes_among_the_yes_and_no_alternatives():
+    p, error = judge.p_yes([["Yes", math.log(0.6)], [" no", math.log(0.2)], ["Maybe", math.log(0.2)]], "Yes")
+    assert error is None and p == 0.75
+    assert judge.p_yes([["YES.", 0.0]], "YES.") == (1.0, None)
 
 
-def test_judge_parse_clean():
-    parsed, error = judge.parse(_judgement())
-    assert error is None
-    assert parsed == {"scores": {"correctness": 5, "relevance": 4, "quality": 3},
-                      "rationale": "Grounded.",
-                      "claims": [{"claim": "Hold Home for 10 s.", "supported": True}]}
+@pytest.mark.parametrize(("text", "p"), [("Yes", 1.0), (" no.", 0.0), ("Yes, it is", 1.0)])
+def test_judge_verdict_without_logprobs_is_read_from_the_text(text, p):
+    assert judge.p_yes(None, text) == (p, None)
 
 
-@pytest.mark.parametrize(("raw", "score"), [
-    ("4", 4), (" 2 ", 2), ("3.0", 3), (4.4, 4), (3.6, 4), (1.0, 1), (4.9, 5), ("5", 5),
-])
-def test_judge_parse_coerces_strings_and_floats(raw, score):
-    parsed, error = judge.parse(_judgement(correctness=raw))
-    assert error is None and parsed["scores"]["correctness"] == score
-
-
-@pytest.mark.parametrize("bad", [0, 6, -1, 0.4, 5.6, "7", "five", "", None, [4], {"v": 4}, float("nan")])
-def test_judge_parse_out_of_range_or_unreadable_scores_are_errors(bad):
-    parsed, error = judge.parse(_judgement(relevance=bad))
-    assert parsed is None and "relevance" in error
-
-
-@pytest.mark.parametrize("bad", [float("inf"), "-inf"])
-def test_judge_parse_infinite_score_is_an_error_not_a_crash(bad):
-    parsed, error = judge.parse(_judgement(quality=bad))
-    assert parsed is None and "quality" in error
-
-
-@pytest.mark.parametrize("missing", judge.CRITERIA)
-def test_judge_parse_missing_criterion_is_named(missing):
-    data = _judgement()
-    del data[missing]
-    parsed, error = judge.parse(data)
-    assert parsed is None and missing in error
-    assert [c for c in judge.CRITERIA if c != missing and c in error] == []
-
-
-@pytest.mark.parametrize("data", [None, [], "5", 5])
-def test_judge_parse_non_object(data):
-    assert judge.parse(data) == (None, "no JSON object")
-
-
-def test_judge_parse_truncates_claims_and_rationale_and_drops_non_objects():
-    data = _judgement(claims=[{"claim": "x" * 500, "supported": True}, "not a claim", None,
-                              {"supported": False}], rationale="r" * 5000)
-    parsed, error = judge.parse(data)
-    assert error is None
-    assert parsed["claims"] == [{"claim": "x" * 300, "supported": True},
-                                {"claim": "", "supported": False}]
-    assert parsed["rationale"] == "r" * 1000
-
-
-@pytest.mark.parametrize("claims", [None, [], "a string", {"claim": "x"}])
-def test_judge_parse_tolerates_odd_claims_shapes(claims):
-    parsed, error = judge.parse(_judgement(claims=claims))
-    assert error is None and parsed["claims"] == []
-
-
-@pytest.mark.parametrize("claims", [3, True])
-def test_judge_parse_scalar_claims_do_not_raise(claims):
-    parsed, error = judge.parse(_judgement(claims=claims))
-    assert error is None and parsed["claims"] == []
-
-
-def test_judge_parse_string_false_is_not_supported():
-    parsed, _ = judge.parse(_judgement(claims=[{"claim": "60 days", "supported": "false"}]))
-    assert parsed["claims"][0]["supported"] is False
+@pytest.mark.parametrize("text", ["", None, "Maybe", "The answer"])
+def test_judge_verdict_without_yes_or_no_is_an_error(text):
+    p, error = judge.p_yes([["The", -0.1]], text)
+    assert p is None and "no Yes/No verdict" in error
 
 
 def test_judge_build_shows_first_question_and_last_answer_in_order():

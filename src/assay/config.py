@@ -117,17 +117,16 @@ class Reward(Strict):
 
 
 class Critique(Strict):
-    judges: list[str] = Field(min_length=1)
-    temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int = Field(300, ge=16)
-    threshold: float = Field(3.5, ge=1, le=5)
-    reject_below: float = Field(2.0, ge=1, le=5)
-    verifier_weight: float = Field(0.5, ge=0, le=1)
-    min_overlap: float = Field(0.5, ge=0, le=1)
+    judges: list[str] = []  # endpoints giving a Yes/No grounding verdict read as P(Yes); may be empty
+    grounding_model: str | None = None  # fitted decision (bench/grounding.py fit); None: the one assay ships
+    threshold: float | None = Field(None, ge=0, le=1)  # P(grounded) to accept; None: the fitted model's
     min_safety: float = Field(3.0, ge=1, le=5)
     max_rounds: int = Field(2, ge=1, le=10)
+    revise_temperature: float = Field(0.3, ge=0, le=2)
+    revise_max_tokens: int = Field(600, ge=16)
     orchestrator: Literal["rules", "llm"] = "rules"
     orchestrator_endpoint: str | None = None
+    orchestrator_max_tokens: int = Field(250, ge=16)
     reviser: str | None = None  # endpoint that writes revisions (default: generate.endpoint)
     reward: Reward = Reward()
     max_error_rate: float = Field(0.25, ge=0, le=1)
@@ -138,6 +137,8 @@ class Critique(Strict):
             raise ValueError("reward.url is required when reward.kind is 'endpoint'")
         if self.orchestrator == "llm" and not self.orchestrator_endpoint:
             raise ValueError("orchestrator_endpoint is required when orchestrator is 'llm'")
+        if self.reward.kind == "llm" and not (self.reward.endpoint or self.judges):
+            raise ValueError("reward.endpoint is required when reward.kind is 'llm' and there are no judges")
         return self
 
     def endpoints(self, generator: str) -> list[str]:

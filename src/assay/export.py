@@ -202,11 +202,14 @@ def write_export(accepted: pd.DataFrame, out_dir: str | Path, *, name: str, lice
 
 
 def score_histogram(accepted: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
-    """Counts of kept and rejected samples per score bin (0.5 wide, 1-5); unscored rows are left out."""
-    bins = [b / 2 for b in range(2, 11)]
+    """Counts of kept and rejected samples per P(grounded) bin (0.1 wide, lower edges 0.0-0.9; 1.0
+    falls in the last bin); unscored rows are left out."""
+    bins = [b / 10 for b in range(10)]
+
     def count(frame: pd.DataFrame) -> list[int]:
-        binned = (pd.to_numeric(frame.get("score"), errors="coerce").dropna() * 2).floordiv(1) / 2
-        return [int((binned == b).sum()) for b in bins]
+        scores = pd.to_numeric(frame.get("score"), errors="coerce").dropna()
+        binned = (scores * 10).floordiv(1).clip(0, 9).astype(int)
+        return [int((binned == b).sum()) for b in range(10)]
     return pd.DataFrame({"score": bins, "accepted": count(accepted), "rejected": count(rejected)})
 
 

@@ -1,5 +1,6 @@
-"""Critique: a judge panel with a deterministic grounding verifier and reward scores; an
-orchestrator routes consolidated feedback into revisions, up to `critique.max_rounds`."""
+"""Critique: grounding signals (deterministic checks, judges' Yes/No verdicts read as
+probabilities), one calibrated decision over them, reward scores; an orchestrator routes
+consolidated feedback into revisions, up to `critique.max_rounds`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def critique(samples: pd.DataFrame, chunks: pd.DataFrame, models: Models,
     """Run the loop over every parsed sample; returns (rows, metrics, final states)."""
     states = initial_states(samples, chunks)
     run_rounds(states, models, cfg)
-    return to_frame(samples, states), critique_metrics(states, len(samples), cfg.max_rounds), states
+    return to_frame(samples, states), critique_metrics(states, len(samples), cfg), states
 
 
 __all__ = ["Models", "critique"]

@@ -35,6 +35,17 @@ def evaluate(items: list[dict[str, Any]], models: Models, cfg: Critique) -> dict
     out, _, _ = critique(samples, chunks, models, cfg.model_copy(update={"max_rounds": 1}))
     score = dict(zip(out["id"], out["score"], strict=True))
     verdict = dict(zip(out["id"], out["verdict"], strict=True))
+    judged = {r.id: (json.loads(r.critique).get("rounds") or [{}])[0].get("judge_mean") for r in out.itertuples()}
+    return _score(items, score, verdict) | {"judge_mean": judged}
+
+
+def judges_only(result: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same figures when the judges' mean P(Yes) alone ranks, and accepts at 0.5."""
+    judged = {k: (-1.0 if v is None else v) for k, v in result["judge_mean"].items()}
+    return _score(items, judged, {k: "accept" if v >= 0.5 else "reject" for k, v in judged.items()})
+
+
+def _score(items: list[dict[str, Any]], score: dict[str, float], verdict: dict[str, str]) -> dict[str, Any]:
     pairs: dict[str, dict[str, list[str]]] = {}
     for it in items:
         pairs.setdefault(it["pair"], {}).setdefault("good" if it["label"] == "good" else "bad", []).append(it["id"])

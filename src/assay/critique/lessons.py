@@ -14,9 +14,10 @@ _KINDS = [
     (re.compile(r"number '"), "Copy every number (days, months, prices, percentages) exactly as the source states it."),
     (re.compile(r"' is not in the source"), "Use product names, model numbers and codes exactly as written in the source."),
     (re.compile(r"mostly not from the source"), "Answer only with facts from the source; do not add general advice."),
-    (re.compile(r"evidence quotes must be copied"), "Evidence quotes must be copied word for word from the source."),
-    (re.compile(r"unsupported claim"), "Every claim in the answer must be stated in the source."),
-    (re.compile(r"quality low|relevance low"), "Ask questions a real customer would ask and answer them directly and completely."),
+    (re.compile(r"words are not in the source"), "Restate the quoted sentences; do not add words, names or details they do not contain."),
+    (re.compile(r"contradicts the source|rules out"), "Keep every negation and condition of the source (not, only, before, unless) as it is."),
+    (re.compile(r"evidence must be copied"), "Evidence quotes must be copied word for word from the source."),
+    (re.compile(r"reviewer\(s\)"), "Every statement in the answer must be stated in the source."),
 ]
 
 

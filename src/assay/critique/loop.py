@@ -1,8 +1,9 @@
-"""The critique loop: judge (panel + verifier + reward) -> orchestrate -> revise -> judge again,
-up to `critique.max_rounds`. Every round (scores, decision, feedback, revision) stays in the record.
+"""The critique loop: signals (grounding, judges, verifier, reward) -> the calibrated decision ->
+orchestrate -> revise -> judge again, up to `critique.max_rounds`. Every round (every signal,
+P(grounded), vetoes, decision, feedback, revision) stays in the record.
 
 Columns in: SAMPLE_COLUMNS + chunks. Columns out: messages/evidence/evidence_ok (final version),
-critique (JSON: rounds, original_messages when revised), score (final aggregate), verdict
+critique (JSON: rounds, original_messages when revised), score (final P(grounded), 0-1), verdict
 (accept | reject | error), rounds.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from assay.config import Critique
-from assay.critique import orchestrate, panel
+from assay.critique import grounding, orchestrate, panel
 from assay.critique.reward import RewardScorer
 from assay.critique.verify import verify
 from assay.llm import ChatModel, ChatRequest, enforces_schema, run_batch
@@ -45,23 +46,29 @@ class State:
 
 
 def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) -> list[dict[str, Any]]:
+    """Per state: every signal of this round, P(grounded), the threshold and the vetoes."""
     conversations, sources = [s.messages for s in states], [s.source for s in states]
-    per_judge = [panel.judge_all(m, conversations, sources, cfg, round_) for m in models.judges]
+    per_judge = [panel.judge_all(m, conversations, sources, round_) for m in models.judges]
     rewards = models.reward.score(conversations, sources)
+    decision = grounding.load(cfg.grounding_model)
+    threshold = decision.threshold if cfg.threshold is None else cfg.threshold
     out = []
     for i, state in enumerate(states):
         judgements = [p[i] for p in per_judge]
-        check = verify(state.messages, state.source, cfg.min_overlap) if cfg.verifier_weight > 0 else None
-        agg = panel.aggregate(judgements, check, cfg)
-        out.append({"round": round_, "judges": judgements, "verifier": check, "panel": agg,
-                    "aggregate": agg["aggregate"], "reward": rewards[i], "evidence_ok": state.evidence_ok})
+        judged = panel.judge_mean(judgements)
+        summary = {"round": round_, "judges": judgements, "judge_mean": judged, "reward": rewards[i],
+                   "verifier": verify(state.messages, state.source), "evidence_ok": state.evidence_ok,
+                   "threshold": threshold, **grounding.assess(decision, state.source, state.messages, judged)}
+        summary["vetoes"] = orchestrate.vetoes(summary, cfg)
+        out.append(summary)
     return out
 
 
 def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Critique) -> list[str | None]:
     """Apply revisions in place; per state None on success or the error."""
     pick = enforces_schema(reviser)  # evidence from the source's sentences
-    requests = [ChatRequest(messages=revise.build(s.source, s.messages, note), temperature=0.3, max_tokens=600,
+    requests = [ChatRequest(messages=revise.build(s.source, s.messages, note), temperature=cfg.revise_temperature,
+                            max_tokens=cfg.revise_max_tokens,
                             schema=revise.schema(sum(m["role"] == "assistant" for m in s.messages),
                                                  s.source if pick else None),
                             schema_name="revision", seed=len(s.rounds), tag="revise")
@@ -91,11 +98,11 @@ def run_rounds(states: list[State], models: Models, cfg: Critique) -> None:
         if not active:
             return
         summaries = _summaries(active, models, cfg, round_)
-        scored = [(s, m) for s, m in zip(active, summaries, strict=True) if m["aggregate"] is not None]
-        for state, summary in zip(active, summaries, strict=True):
+        scored = list(zip(active, summaries, strict=True))
+        for state, summary in scored:
             state.rounds.append(summary)
-            state.score = summary["aggregate"]
-        decisions = orchestrate.decide_all([m for _, m in scored], round_, cfg, models.agent)
+            state.score = summary["p_grounded"]
+        decisions = orchestrate.decide_all(summaries, round_, cfg, models.agent)
         to_revise: list[tuple[State, str]] = []
         for (state, summary), decision in zip(scored, decisions, strict=True):
             summary["decision"] = decision

@@ -74,7 +74,7 @@ def ruled_out(sentences: list[str]) -> set[tuple[str, str]]:
     return set().union(*(_pairs(n) for _, n in parts)) - set().union(*(_pairs(a) for a, _ in parts))
 
 
-def _flipped(claim: str, sentences: list[str]) -> str | None:
+def flipped(claim: str, sentences: list[str]) -> str | None:
     """A problem when the claim flips the polarity of a source sentence it aligns with (content-word
     overlap >= 80% of the best one's), else None. A word the claim negates is fine when some
     source sentence negates it too (the aligned one may be a neighbouring statement)."""
@@ -106,8 +106,8 @@ def check_claim(claim: str, source: str, source_numbers: set[str], min_overlap: 
     problems += [f"'{c}' is not in the source" for c in sorted(_codes(claim)) if c not in lowered]
     flat = " ".join(lowered.split())
     problems += [f"'{m}' is not in the source" for m in _PATH.findall(claim) if " ".join(m.casefold().split()) not in flat]
-    flipped = _flipped(claim, sentences or [])
-    problems += [flipped] if flipped else []
+    flip = flipped(claim, sentences or [])
+    problems += [flip] if flip else []
     words = content_words(claim)
     if min_overlap and len(words) >= 4:
         overlap = len(words & content_words(source)) / len(words)

@@ -37,6 +37,8 @@ class ChatRequest:
     schema_name: str = "output"
     seed: int | None = None
     tag: str = "default"  # ledger bucket (task kind, judge role...)
+    logprobs: int = 0  # > 0: return this many alternatives (with log-probabilities) per output token
+    short_ok: bool = False  # a reply cut by max_tokens is the point (a one-token verdict), not an error
 
 
 @dataclass
@@ -49,6 +51,7 @@ class ChatResult:
     completion_tokens: int = 0
     cached: bool = False
     model: str = ""
+    top_logprobs: list[list[Any]] | None = None  # [[token, logprob], ...] for the first output token
 
 
 class ChatModel(Protocol):
@@ -118,6 +121,14 @@ def error_kind(error: str) -> str:
 
 
 MAX_RETRY_AFTER_S = 120.0  # a proxy asking for an hour would stall the stage with no word
+
+
+def _first_token_logprobs(choice: Any) -> list[list[Any]] | None:
+    """[[token, logprob], ...] of the first output token's alternatives, when the server sent them."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    return [[alt.token, float(alt.logprob)] for alt in (content[0].top_logprobs or [])] or None
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -195,14 +206,17 @@ class OpenAIChat:
                          f"base_url in params.yaml")
 
     def _key(self, req: ChatRequest) -> str:
+        extra = {"logprobs": req.logprobs} if req.logprobs else {}
         return cache_key({"model": self.model_id, "messages": req.messages, "temperature": req.temperature,
-                          "max_tokens": req.max_tokens, "seed": req.seed, "schema": req.schema})
+                          "max_tokens": req.max_tokens, "seed": req.seed, "schema": req.schema, **extra})
 
     def _kwargs(self, req: ChatRequest, max_tokens: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": req.messages,
                                   "temperature": req.temperature, "max_tokens": max_tokens}
         if req.seed is not None:
             kwargs["seed"] = req.seed
+        if req.logprobs:
+            kwargs |= {"logprobs": True, "top_logprobs": req.logprobs}
         if req.schema is not None:
             kwargs["response_format"] = (
                 {"type": "json_schema", "json_schema": {"name": req.schema_name, "schema": req.schema}}
@@ -221,7 +235,8 @@ class OpenAIChat:
             return result
         choice = resp.choices[0]
         result.text, result.finish_reason = choice.message.content, choice.finish_reason
-        if choice.finish_reason == "length":  # a cut reply is never training data, even if it parses
+        result.top_logprobs = _first_token_logprobs(choice)
+        if choice.finish_reason == "length" and not req.short_ok:  # a cut reply is never training data, even if it parses
             result.error = f"cut by the token limit ({max_tokens} tokens; finish_reason=length)"
         elif req.schema is not None:
             result.data, reason = parse_json_object(result.text)

@@ -1,0 +1,137 @@
+"""Grounding decision: fit it on the dev split, measure it on data it was not tuned on.
+
+    python bench/grounding.py fit                      # dev.jsonl -> src/assay/critique/grounding_model.json
+    python bench/grounding.py eval                     # test.jsonl, per origin and overall
+    python bench/grounding.py eval --data other.jsonl  # any labelled set: {source, question, answer, label}
+
+Labels: `grounded` (or `good`) vs anything else (`ungrounded`, `wrong`, ...). Reported for the
+decision "accept = P(grounded) >= threshold": accuracy, balanced accuracy, precision and recall of
+"ungrounded" (the rejects), and yield (share of grounded items accepted). The threshold is chosen
+on dev as the lowest one whose class-balanced precision of accepted items reaches the target, so
+the figure does not depend on the dev set's label mix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from assay.critique import grounding
+
+DATA = Path(__file__).parent / "data" / "grounding"
+
+
+def load(path: Path) -> list[dict]:
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for i, it in enumerate(items):
+        missing = [k for k in ("source", "answer", "label") if k not in it]
+        if missing:
+            sys.exit(f"{path}:{i + 1}: missing field(s) {missing}; each line needs source, answer, label")
+    return items
+
+
+def grounded(item: dict) -> bool:
+    return str(item["label"]).casefold() in ("grounded", "good", "supported", "1", "true")
+
+
+def matrix(items: list[dict], features: tuple[str, ...] | list[str]) -> np.ndarray:
+    rows = []
+    for it in items:
+        values = grounding.signals(it["source"], it.get("question") or "", it["answer"])
+        rows.append([values[f] for f in features])
+    return np.array(rows, dtype=float)
+
+
+def report(y: np.ndarray, accept: np.ndarray) -> dict[str, float]:
+    """y: 1 = grounded. The decision's figures, 'ungrounded' as the positive class of rejection."""
+    tp = int(((~accept) & (y == 0)).sum())  # rejected ungrounded
+    fp = int(((~accept) & (y == 1)).sum())  # rejected grounded
+    fn = int((accept & (y == 0)).sum())     # accepted ungrounded
+    tn = int((accept & (y == 1)).sum())
+    rec_u = tp / (tp + fn) if tp + fn else float("nan")
+    yield_ = tn / (tn + fp) if tn + fp else float("nan")
+    return {"n": len(y), "grounded": int(y.sum()), "accuracy": round((tp + tn) / len(y), 4),
+            "balanced_accuracy": round(np.nanmean([rec_u, yield_]), 4),
+            "precision_ungrounded": round(tp / (tp + fp), 4) if tp + fp else float("nan"),
+            "recall_ungrounded": round(rec_u, 4), "yield": round(yield_, 4),
+            "precision_accepted": round(tn / (tn + fn), 4) if tn + fn else float("nan")}
+
+
+def balanced_precision(y: np.ndarray, p: np.ndarray, t: float) -> tuple[float, float]:
+    """(precision of accepted with both classes weighted equally, yield) at threshold t."""
+    acc = p >= t
+    tpr = (acc & (y == 1)).sum() / max(1, (y == 1).sum())
+    fpr = (acc & (y == 0)).sum() / max(1, (y == 0).sum())
+    return (tpr / (tpr + fpr) if tpr + fpr else 1.0), tpr
+
+
+def fit(args: argparse.Namespace) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    items = load(args.data or DATA / "dev.jsonl")
+    x, y = matrix(items, grounding.FEATURES), np.array([grounded(it) for it in items], dtype=int)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    clf = LogisticRegression(class_weight="balanced", C=args.c, max_iter=1000).fit((x - mean) / scale, y)
+    p = clf.predict_proba((x - mean) / scale)[:, 1]
+    candidates = sorted(set(np.round(p, 4)))
+    threshold = next((t for t in candidates if balanced_precision(y, p, t)[0] >= args.target_precision), 0.5)
+    blob = (args.data or DATA / "dev.jsonl").read_bytes()
+    spec = {"version": "grounding-lr-1", "features": list(grounding.FEATURES),
+            "coef": [round(float(c), 6) for c in clf.coef_[0]], "intercept": round(float(clf.intercept_[0]), 6),
+            "mean": [round(float(m), 6) for m in mean], "scale": [round(float(s), 6) for s in scale],
+            "threshold": float(threshold), "target_precision": args.target_precision, "C": args.c,
+            "fitted_on": {"file": str((args.data or DATA / "dev.jsonl").name), "items": len(items),
+                          "sha256": hashlib.sha256(blob).hexdigest()},
+            "dev": report(y, p >= threshold)}
+    out = Path(args.out or grounding.ARTIFACT)
+    out.write_text(json.dumps(spec, indent=1) + "\n")
+    print(json.dumps({k: spec[k] for k in ("threshold", "dev")}, indent=1))
+    print("coefficients:", dict(zip(spec["features"], spec["coef"], strict=True)))
+    print(f"wrote {out}")
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    model = grounding.load(str(args.model) if args.model else None)
+    items = load(args.data or DATA / "test.jsonl")
+    x = matrix(items, model.features)
+    p = np.array([model.probability(dict(zip(model.features, row, strict=True))) for row in x])
+    y = np.array([grounded(it) for it in items], dtype=int)
+    accept = p >= model.threshold
+    by_origin: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        by_origin[it.get("origin", "all")].append(i)
+    rows = {o: report(y[ix], accept[ix]) for o, ix in sorted(by_origin.items())}
+    rows["ALL"] = report(y, accept)
+    cols = ["n", "grounded", "accuracy", "balanced_accuracy", "precision_ungrounded", "recall_ungrounded", "yield"]
+    print(f"threshold {model.threshold}  ({model.spec['version']}, fitted on {model.spec['fitted_on']})")
+    print(f"{'origin':24s}" + "".join(f"{c[:12]:>13s}" for c in cols))
+    for name, r in rows.items():
+        print(f"{name[:24]:24s}" + "".join(f"{r[c]:>13}" for c in cols))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fit", help="fit the decision on a dev set")
+    f.add_argument("--data", type=Path, help="labelled jsonl (default: bench/data/grounding/dev.jsonl)")
+    f.add_argument("--out", type=Path, help="artifact to write (default: the one assay ships)")
+    f.add_argument("--target-precision", type=float, default=0.9, help="class-balanced precision of accepted items")
+    f.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
+    e = sub.add_parser("eval", help="measure the decision on a labelled set")
+    e.add_argument("--data", type=Path, help="labelled jsonl (default: bench/data/grounding/test.jsonl)")
+    e.add_argument("--model", type=Path, help="artifact (default: the one assay ships)")
+    e.add_argument("--json", help="also write the table as JSON here")
+    args = ap.parse_args()
+    fit(args) if args.cmd == "fit" else evaluate(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Is an answer supported by its source? Signals, and one calibrated decision over them.
+
+Every signal is a number computed from (source, the user's turns, the assistant's turns); none of
+them decides alone. A logistic regression fitted on labelled public data of other genres (fact
+verification, summary consistency, answers over documentation, perturbed help-centre sentences;
+`bench/grounding.py fit`) turns them into P(grounded), and its threshold is the one that reached
+the target precision of accepted samples on the dev split. Both live in a versioned artifact
+(`grounding_model.json` next to this file), never in hand-tuned constants.
+
+Why these signals: what a small model gets wrong when it writes from a passage is mostly visible
+in the words. An unsupported claim brings words, numbers or names the source does not have; a
+contradiction keeps the words and flips a negation, a qualifier ("only", "before", "more") or the
+pairing of two words. Words of the user's own turns never vouch for the answer: a model that
+repeats an assumption from the question has not found it in the source.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from assay.critique.verify import flipped
+
+ARTIFACT = Path(__file__).with_name("grounding_model.json")
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,:/]\d+)*%?")
+_SENT = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[A-Z0-9])|\n+")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_NEG = _words("not no never none nothing nobody neither nor cannot can't won't don't doesn't didn't isn't "
+              "aren't wasn't weren't mustn't shouldn't couldn't wouldn't without")
+_QUALIFIERS = _words("only all every always never any each more less fewer most least before after earlier later "
+                     "first last except unless until within maximum minimum higher lower above below over under "
+                     "both either neither same different increase decrease increased decreased")
+# Function words and conversational filler carry no fact; qualifiers and negations are kept as
+# content on purpose (they are what a contradiction changes).
+_FUNCTION = _words("""a an the and or but if then so as of to in on at by for with from into onto about is are was
+were be been being am do does did done has have had having will would shall should can could may might must it its
+it's this that these those there here their they them he she his her him we our us you your yours i me my mine who
+whom whose which what when where why how also just very too than such some many much own other another again
+further once per via etc e.g i.e yes ok okay please thanks thank let get got make made use used using one sorry
+unfortunately happy glad hello hi sure course certainly absolutely welcome hope assist help""") - _QUALIFIERS - _NEG
+
+
+def _stem(word: str) -> str:
+    for end in ("ing", "ed", "es", "s", "ly"):
+        if word.endswith(end) and len(word) - len(end) >= 3:
+            return word[: -len(end)]
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased, stemmed tokens with function words removed (negations, qualifiers and numbers kept)."""
+    out = []
+    for raw in _TOKEN.findall(text):
+        word = raw.casefold().replace("\u2019", "'")
+        if word not in _FUNCTION:
+            out.append(word if word[0].isdigit() else _stem(word))
+    return out
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENT.split(text) if len(s.strip()) > 2]
+
+
+def _numbers(text: str) -> set[str]:
+    return {t.rstrip("%").replace(",", "") for t in _TOKEN.findall(text) if t[0].isdigit()}
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words that do not start a sentence, and mixed-case or digit-bearing codes."""
+    out = set()
+    for sent in sentences(text):
+        words = re.findall(r"[A-Za-z][\w.-]*\w|[A-Za-z]", sent)
+        out |= {w.casefold() for w in words[1:] if w[0].isupper() and w.casefold() not in _FUNCTION}
+    return out
+
+
+def _pairs(toks: list[str]) -> set[tuple[str, str]]:
+    return set(zip(toks, toks[1:], strict=False))
+
+
+def _align(claim: list[str], source_sents: list[list[str]]) -> list[str]:
+    """The source sentence sharing most tokens with the claim (empty when none shares any)."""
+    best, score = [], 0
+    for sent in source_sents:
+        shared = len(set(claim) & set(sent))
+        if shared > score:
+            best, score = sent, shared
+    return best
+
+
+def _claim_signals(claim: list[str], src: set[str], source_sents: list[list[str]]) -> tuple[float, int, int]:
+    """(unsupported share, negation mismatch, qualifier mismatch) of one claim."""
+    unsupported = sum(t not in src for t in claim) / len(claim)
+    aligned = set(_align(claim, source_sents))
+    neg = int(bool(set(claim) & _NEG) != bool(aligned & _NEG)) if aligned else 0
+    qual = len((set(claim) & _QUALIFIERS) - aligned) if aligned else 0
+    return unsupported, neg, qual
+
+
+JUDGE = "judge_yes"  # the judges' mean P(Yes), a signal when the fitted model was given it
+FEATURES = ("unsupported_share", "unsupported_log", "worst_claim", "numbers_missing", "names_missing",
+            "pairs_unsupported", "question_vouched", "negation_mismatch", "qualifier_mismatch", "polarity_flip",
+            "length_log")
+
+
+def signals(source: str, user: str, answer: str) -> dict[str, float]:
+    """The grounding signals of `answer` against `source` (`user`: the user's turns, which never
+    count as support). An empty answer has every signal at its worst."""
+    ans, src_toks = tokens(answer), tokens(source)
+    if not ans:
+        return dict.fromkeys(FEATURES, 1.0) | {"length_log": 0.0}
+    src = set(src_toks)
+    raw_sents = sentences(source)
+    source_sents = [tokens(s) for s in raw_sents]
+    claims = [c for c in (tokens(s) for s in sentences(answer)) if c] or [ans]
+    per_claim = [_claim_signals(c, src, source_sents) for c in claims]
+    missing = [t for t in ans if t not in src]
+    question = set(tokens(user))
+    pairs = _pairs(ans)
+    src_pairs = set().union(*(_pairs(s) for s in source_sents)) if source_sents else set()
+    return {
+        "unsupported_share": len(missing) / len(ans),
+        "unsupported_log": math.log1p(len(set(missing))),
+        "worst_claim": max(p[0] for p in per_claim),
+        "numbers_missing": math.log1p(len(_numbers(answer) - _numbers(source))),
+        "names_missing": math.log1p(len(_names(answer) - set(tokens(source)) - {w.casefold() for w in _TOKEN.findall(source)})),
+        "pairs_unsupported": (sum(p not in src_pairs for p in pairs) / len(pairs)) if pairs else 0.0,
+        "question_vouched": math.log1p(len({t for t in missing if t in question})),
+        "negation_mismatch": max(p[1] for p in per_claim),
+        "qualifier_mismatch": math.log1p(sum(p[2] for p in per_claim)),
+        "polarity_flip": float(any(flipped(c, raw_sents) for c in sentences(answer))),
+        "length_log": math.log1p(len(ans)),
+    }
+
+
+def unsupported_words(source: str, answer: str, limit: int = 8) -> list[str]:
+    """The answer's words the source does not have, for a reviser's feedback note."""
+    src = set(tokens(source))
+    seen: dict[str, None] = {}
+    for raw in _TOKEN.findall(answer):
+        word = raw.casefold()
+        if word not in _FUNCTION and (word if word[0].isdigit() else _stem(word)) not in src:
+            seen.setdefault(raw, None)
+    return list(seen)[:limit]
+
+
+class Model:
+    """A fitted logistic regression over named signals: P(grounded) and the accept threshold."""
+
+    def __init__(self, spec: dict[str, Any]):
+        self.spec = spec
+        self.features: list[str] = spec["features"]
+        self.threshold: float = spec["threshold"]
+
+    def probability(self, values: dict[str, float]) -> float:
+        """P(grounded); a signal the model needs but `values` lacks raises KeyError."""
+        z = self.spec["intercept"]
+        for name, coef, mu, sd in zip(self.features, self.spec["coef"], self.spec["mean"], self.spec["scale"],
+                                      strict=True):
+            z += coef * (values[name] - mu) / sd
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def contributions(self, values: dict[str, float]) -> dict[str, float]:
+        """Each signal's push on the log-odds (negative: towards ungrounded), for reports and feedback."""
+        return {n: round(c * (values[n] - mu) / sd, 4) for n, c, mu, sd in
+                zip(self.features, self.spec["coef"], self.spec["mean"], self.spec["scale"], strict=True)}
+
+
+@functools.cache
+def load(path: str | None = None) -> Model:
+    """The fitted model (default: the artifact shipped with assay)."""
+    return Model(json.loads(Path(path or ARTIFACT).read_text()))
+
+
+def assess(model: Model, source: str, messages: list[dict[str, str]], judge_p: float | None = None) -> dict[str, Any]:
+    """A sample's grounding: {signals, p_grounded, unsupported_words}. The user's turns never
+    count as support. A judge signal the model was fitted with but that is missing here (every
+    judge failed) is imputed with its dev mean, i.e. it pushes neither way."""
+    user = "\n".join(m["content"] for m in messages if m["role"] == "user")
+    answer = "\n".join(m["content"] for m in messages if m["role"] == "assistant")
+    values = signals(source, user, answer)
+    if JUDGE in model.features:
+        values[JUDGE] = judge_p if judge_p is not None else model.spec["mean"][model.features.index(JUDGE)]
+    return {"signals": {k: round(v, 4) for k, v in values.items()}, "p_grounded": round(model.probability(values), 4),
+            "unsupported_words": unsupported_words(source, answer)}
