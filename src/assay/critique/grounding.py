@@ -98,19 +98,31 @@ def _align(claim: list[str], source_sents: list[list[str]]) -> list[str]:
     return best
 
 
-def _claim_signals(claim: list[str], src: set[str], source_sents: list[list[str]]) -> tuple[float, int, int]:
-    """(unsupported share, negation mismatch, qualifier mismatch) of one claim."""
+def _windows(source_sents: list[list[str]]) -> list[list[str]]:
+    """Each source sentence joined with the next: a claim may merge two neighbouring sentences."""
+    return [a + b for a, b in zip(source_sents, source_sents[1:] + [[]], strict=True)]
+
+
+def _claim_signals(claim: list[str], src: set[str], windows: list[list[str]]) -> tuple[float, int, int, float, float]:
+    """(unsupported share, negation mismatch, qualifier mismatch, share of the claim's words and of
+    its word pairs missing from the passage it aligns with) of one claim. The local shares catch
+    what global overlap cannot: a name swapped for another one from elsewhere in the source."""
     unsupported = sum(t not in src for t in claim) / len(claim)
-    aligned = set(_align(claim, source_sents))
+    window = _align(claim, windows)
+    aligned = set(window)
     neg = int(bool(set(claim) & _NEG) != bool(aligned & _NEG)) if aligned else 0
     qual = len((set(claim) & _QUALIFIERS) - aligned) if aligned else 0
-    return unsupported, neg, qual
+    local = sum(t not in aligned for t in claim) / len(claim)
+    pairs = _pairs(claim)
+    local_pairs = (len(pairs - _pairs(window)) / len(pairs)) if pairs else local
+    return unsupported, neg, qual, local, local_pairs
 
 
+UNSIGNED = ("length_log", "judge_yes")  # signals a fit may weigh either way; every other one only lowers P(grounded)
 JUDGE = "judge_yes"  # the judges' mean P(Yes), a signal when the fitted model was given it
 FEATURES = ("unsupported_share", "unsupported_log", "worst_claim", "numbers_missing", "names_missing",
             "pairs_unsupported", "question_vouched", "negation_mismatch", "qualifier_mismatch", "polarity_flip",
-            "length_log")
+            "aligned_unsupported", "aligned_pairs_unsupported", "length_log")
 
 
 def signals(source: str, user: str, answer: str) -> dict[str, float]:
@@ -123,7 +135,7 @@ def signals(source: str, user: str, answer: str) -> dict[str, float]:
     raw_sents = sentences(source)
     source_sents = [tokens(s) for s in raw_sents]
     claims = [c for c in (tokens(s) for s in sentences(answer)) if c] or [ans]
-    per_claim = [_claim_signals(c, src, source_sents) for c in claims]
+    per_claim = [_claim_signals(c, src, _windows(source_sents)) for c in claims]
     missing = [t for t in ans if t not in src]
     question = set(tokens(user))
     pairs = _pairs(ans)
@@ -139,6 +151,8 @@ def signals(source: str, user: str, answer: str) -> dict[str, float]:
         "negation_mismatch": max(p[1] for p in per_claim),
         "qualifier_mismatch": math.log1p(sum(p[2] for p in per_claim)),
         "polarity_flip": float(any(flipped(c, raw_sents) for c in sentences(answer))),
+        "aligned_unsupported": max(p[3] for p in per_claim),
+        "aligned_pairs_unsupported": max(p[4] for p in per_claim),
         "length_log": math.log1p(len(ans)),
     }
 
