@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Callable
+from collections.abc import Callable
 
 Edit = Callable[[str, random.Random, str], "str | None"]
 
@@ -28,6 +28,10 @@ _REWORDS = [  # synonym swaps that change no fact
     ("launches", "starts"), ("displays", "shows"), ("multiple", "several"), ("modify", "change"),
     ("modifies", "changes"), ("need to", "have to"), ("needs to", "has to"), ("However,", "That said,"),
     ("Additionally,", "Also,"), ("a number of", "several"), ("located", "found"), ("quickly", "fast"),
+    ("use", "make use of"), ("uses", "makes use of"), ("open", "launch"), ("opens", "launches"),
+    ("create", "make"), ("creates", "makes"), ("specify", "set"), ("specifies", "sets"),
+    ("run", "execute"), ("runs", "executes"), ("want to", "wish to"), ("If", "In case"),
+    ("Once", "After"), ("provides", "offers"), ("contains", "holds"), ("appear", "show up"),
 ]
 
 _NEGATIONS = [  # (pattern, replacement): add or remove one negation
@@ -60,7 +64,7 @@ _DETAILS = [  # (unsupported detail, words whose presence in the context would m
 ]
 
 _NAME = re.compile(r"\b(?:[A-Z][a-zA-Z0-9]+(?: [A-Z][a-zA-Z0-9]+){0,3})\b")
-_CODEISH = re.compile(r"\b[a-z]+(?:[A-Z][a-z0-9]+)+\b|\b[\w-]+\.(?:exe|json|conf|md|sh|ps1|txt)\b|--?[a-z][\w-]+")
+_CODEISH = re.compile(r"\b[a-z]+(?:[A-Z][a-z0-9]+)+\b|\b[\w-]+\.(?:exe|json|conf|md|sh|ps1|txt)\b|(?<!\S)--?[a-z][\w-]+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.]\d)")
 _SENTENCE_START_WORDS = {"The", "A", "An", "You", "If", "To", "In", "On", "For", "This", "When", "It", "Your", "Select", "Use"}
 
