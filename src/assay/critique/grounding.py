@@ -47,7 +47,11 @@ were be been being am do does did done has have had having will would shall shou
 it's this that these those there here their they them he she his her him we our us you your yours i me my mine who
 whom whose which what when where why how also just very too than such some many much own other another again
 further once per via etc e.g i.e yes ok okay please thanks thank let get got make made use used using one sorry
-unfortunately happy glad hello hi sure course certainly absolutely welcome hope assist help""") - _QUALIFIERS - _NEG
+unfortunately happy glad hello hi sure course certainly absolutely welcome hope assist help mean means meaning need
+needs want know way thing things lot like able simply basically actually really well example instance note here's
+that's there's it's you're we're you'll we'll i'm""") - _QUALIFIERS - _NEG
+# A reply's leading "Yes." / "No." answers the question; the sentence after it carries the claim.
+_PARTICLE = re.compile(r"^\s*(?:yes|no|yeah|nope|correct|right)\b[.,!:;]*\s*", re.IGNORECASE)
 
 
 def _stem(word: str) -> str:
@@ -69,6 +73,11 @@ def tokens(text: str) -> list[str]:
 
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENT.split(text) if len(s.strip()) > 2]
+
+
+def claims(answer: str) -> list[str]:
+    """The answer's sentences, each without a leading Yes/No particle; empty ones dropped."""
+    return [c for c in (_PARTICLE.sub("", s) for s in sentences(answer)) if c.strip()]
 
 
 def _numbers(text: str) -> set[str]:
@@ -128,14 +137,15 @@ FEATURES = ("unsupported_share", "unsupported_log", "worst_claim", "numbers_miss
 def signals(source: str, user: str, answer: str) -> dict[str, float]:
     """The grounding signals of `answer` against `source` (`user`: the user's turns, which never
     count as support). An empty answer has every signal at its worst."""
+    answer = "\n".join(claims(answer))
     ans, src_toks = tokens(answer), tokens(source)
     if not ans:
         return dict.fromkeys(FEATURES, 1.0) | {"length_log": 0.0}
     src = set(src_toks)
     raw_sents = sentences(source)
     source_sents = [tokens(s) for s in raw_sents]
-    claims = [c for c in (tokens(s) for s in sentences(answer)) if c] or [ans]
-    per_claim = [_claim_signals(c, src, _windows(source_sents)) for c in claims]
+    parts = [c for c in (tokens(s) for s in sentences(answer)) if c] or [ans]
+    per_claim = [_claim_signals(c, src, _windows(source_sents)) for c in parts]
     missing = [t for t in ans if t not in src]
     question = set(tokens(user))
     pairs = _pairs(ans)

@@ -1,0 +1,83 @@
+"""The grounding signals on tiny inline cases, and the shipped decision: fitted on the public dev
+split it names, reproducible from it, and no worse than its recorded figures on the test split."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assay.critique import grounding
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data" / "grounding"
+SOURCE = ("Refunds always go to the original payment method. We cannot refund to a gift card. "
+          "Orders placed before 1 May ship from the Leeds warehouse. Only account owners can cancel an order.")
+
+
+def signals(answer, question=""):
+    return grounding.signals(SOURCE, question, answer)
+
+
+def test_a_restatement_has_no_unsupported_word():
+    s = signals("No. Refunds always go to the original payment method.", "Can I get a gift card instead?")
+    assert s["unsupported_share"] == 0 and s["worst_claim"] == 0 and s["question_vouched"] == 0
+
+
+def test_question_words_never_vouch_for_the_answer():
+    s = signals("Yes, refunds can go to your PayPal wallet.", "Can the refund go to my PayPal wallet?")
+    assert s["question_vouched"] > 0 and s["unsupported_share"] > 0 and s["names_missing"] > 0
+
+
+def test_short_wrong_answers_are_checked_too():
+    assert signals("Manchester.")["unsupported_share"] == 1.0  # one word is a claim like any other
+
+
+def test_numbers_negations_qualifiers_and_swaps_are_signals():
+    assert signals("Orders placed before 5 May ship from the Leeds warehouse.")["numbers_missing"] > 0
+    assert signals("We can refund to a gift card.")["negation_mismatch"] == 1
+    assert signals("Orders placed after 1 May ship from the Leeds warehouse.")["qualifier_mismatch"] > 0
+    assert signals("Any user can cancel an order.")["qualifier_mismatch"] > 0
+    swapped = signals("Orders placed before 1 May ship from the original warehouse.")
+    assert swapped["unsupported_share"] == 0 and swapped["aligned_unsupported"] > 0  # word from another sentence
+
+
+def test_empty_answer_is_the_worst_case():
+    assert signals("")["unsupported_share"] == 1.0 and signals("Yes.")["worst_claim"] == 1.0
+
+
+def test_unsupported_words_for_feedback_keep_their_spelling():
+    assert grounding.unsupported_words(SOURCE, "Refunds go to PayPal within 3 days.") == ["PayPal", "within", "3", "days"]
+
+
+def test_the_decision_ranks_a_contradiction_below_its_restatement():
+    model = grounding.load()
+    good = grounding.assess(model, SOURCE, [{"role": "assistant", "content": "Only account owners can cancel an order."}])
+    bad = grounding.assess(model, SOURCE, [{"role": "assistant", "content": "Any user can cancel an order in 5 days."}])
+    assert good["p_grounded"] >= model.threshold > bad["p_grounded"]
+
+
+def test_shipped_decision_names_the_dev_data_it_was_fitted_on():
+    spec = grounding.load().spec
+    assert spec["features"] == list(grounding.FEATURES)
+    assert spec["fitted_on"]["file"] == "dev.jsonl"
+    import hashlib
+    assert spec["fitted_on"]["sha256"] == hashlib.sha256((DATA / "dev.jsonl").read_bytes()).hexdigest()
+    signed = [c for f, c in zip(spec["features"], spec["coef"], strict=True) if f not in grounding.UNSIGNED]
+    assert all(c <= 0 for c in signed)  # a sign of something wrong can only lower P(grounded)
+
+
+@pytest.mark.integration
+def test_refitting_on_dev_reproduces_the_shipped_decision_and_its_test_figures(tmp_path):
+    out = tmp_path / "model.json"
+    run = [sys.executable, str(ROOT / "bench" / "grounding.py")]
+    subprocess.run([*run, "fit", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+    fitted, shipped = json.loads(out.read_text()), grounding.load().spec
+    assert fitted["coef"] == pytest.approx(shipped["coef"], abs=1e-3)
+    assert fitted["threshold"] == pytest.approx(shipped["threshold"], abs=1e-3)
+    subprocess.run([*run, "eval", "--model", str(out), "--json", str(tmp_path / "test.json")], check=True,
+                   capture_output=True, cwd=ROOT)
+    result = json.loads((tmp_path / "test.json").read_text())["ALL"]
+    print("test split:", result)
+    assert result["n"] >= 1000 and result["balanced_accuracy"] >= 0.70  # a regression floor, README has the figures
