@@ -11,10 +11,10 @@ from assay.stage import Outcome, error_rate_failure, run_stage
 
 
 def add_arguments(p):
-    p.add_argument("--samples", default="data/generated/samples.parquet", help="samples (generate)")
-    p.add_argument("--chunks", default="data/ingested/chunks.parquet", help="chunks (ingest)")
-    p.add_argument("--out", default="data/critiqued/samples.parquet", help="judged samples to write")
-    p.add_argument("--lessons", default="data/critiqued/lessons.md", help="distilled failure modes to write")
+    p.add_argument("--samples", required=True, help="samples (generate)")
+    p.add_argument("--chunks", required=True, help="chunks (ingest)")
+    p.add_argument("--out", required=True, help="judged samples to write")
+    p.add_argument("--lessons", required=True, help="distilled failure modes to write")
 
 
 def body(args, params):

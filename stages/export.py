@@ -17,12 +17,12 @@ UPSTREAM = ("ingest", "generate", "critique", "filter")
 
 
 def add_arguments(p):
-    p.add_argument("--accepted", default="data/filtered/accepted.parquet", help="kept rows (filter)")
-    p.add_argument("--rejected", default="data/filtered/rejected.parquet", help="rejected rows (filter)")
-    p.add_argument("--seeds", default="data/seeds", help="seed folder (hashed into the card)")
-    p.add_argument("--metrics-dir", default="metrics", help="where upstream stage metrics are")
-    p.add_argument("--out", default="data/export", help="dataset folder to write")
-    p.add_argument("--reports", default="reports/export", help="scores.csv, samples.json, rejections.json")
+    p.add_argument("--accepted", required=True, help="kept rows (filter)")
+    p.add_argument("--rejected", required=True, help="rejected rows (filter)")
+    p.add_argument("--seeds", required=True, help="seed folder (hashed into the card)")
+    p.add_argument("--metrics-dir", required=True, help="where upstream stage metrics are")
+    p.add_argument("--out", required=True, help="dataset folder to write")
+    p.add_argument("--reports", required=True, help="scores.csv, samples.json, rejections.json")
 
 
 def body(args, params):

@@ -10,9 +10,9 @@ from assay.stage import Outcome, error_rate_failure, run_stage
 
 
 def add_arguments(p):
-    p.add_argument("--chunks", default="data/ingested/chunks.parquet", help="chunks Parquet (ingest)")
-    p.add_argument("--out", default="data/generated/samples.parquet", help="samples Parquet to write")
-    p.add_argument("--lessons", default="lessons/lessons.md", help="promoted lessons added to the prompts")
+    p.add_argument("--chunks", required=True, help="chunks Parquet (ingest)")
+    p.add_argument("--out", required=True, help="samples Parquet to write")
+    p.add_argument("--lessons", required=True, help="promoted lessons added to the prompts")
 
 
 def body(args, params):
