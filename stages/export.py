@@ -10,7 +10,7 @@ import pandas as pd
 from assay.export import rejection_summary, sample_table, score_histogram, seed_hashes, write_export
 from assay.llm import describe
 from assay.records import CRITIQUE_COLUMNS, read_table, write_json
-from assay.release import git_commit, release_tag
+from assay.release import release_tag, worktree_state
 from assay.stage import Outcome, run_stage
 
 UPSTREAM = ("ingest", "generate", "critique", "filter")
@@ -36,7 +36,7 @@ def body(args, params):
     if c.reward.kind == "endpoint":
         models.append({"endpoint": "reward", "model": "HTTP scorer", "server": str(c.reward.url)})
     e = params.export
-    lineage = {"git_commit": git_commit(), "seed_files": seed_hashes(args.seeds)}
+    lineage = worktree_state(params_file=args.params) | {"seed_files": seed_hashes(args.seeds)}
     metrics = write_export(accepted, args.out, name=e.dataset_name, license=e.license,
                            description=e.description, params=params.model_dump(mode="json"),
                            models=models, stage_metrics=stage_metrics, splits=e.splits, lineage=lineage)

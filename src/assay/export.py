@@ -2,9 +2,9 @@
 
 Layout: `data/<split>-00000-of-00001.parquet` (explicit Features; `messages` is TRL-ready chat
 format), `openai/<split>.jsonl` (OpenAI fine-tuning format, one `{"messages": [...]}` per line)
-and `README.md`, a dataset card with lineage (git commit, params hash, seed file hashes, models and
-endpoints, never keys), counts per stage and per rejection reason, quality metrics, licence and
-the limits of synthetic data.
+and `README.md`, a dataset card with lineage (git commit and whether the tree was dirty, params
+file and params hashes, seed file hashes, models and endpoints, never keys), counts per stage and
+per rejection reason, quality metrics, licence and the limits of synthetic data.
 
 Splits are decided per source chunk (a sample's first seed_id) by a seeded hash, so a chunk never
 leaks across splits and adding seeds never moves an existing chunk to another split. Output is
@@ -101,7 +101,8 @@ that chunk, and passed dedup, PII and toxicity filters.
 {split_table}
 
 ## Lineage
-- git commit: `{commit}`
+- git commit: `{commit}`; working tree: {tree}
+- params file sha256: `{params_sha256}`
 - params hash (sha256 of the validated params): `{params_hash}`
 - seed files (sha256):
 
@@ -141,6 +142,15 @@ def _counts(stage_metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) or "| - | - | - |"
 
 
+def _tree(lineage: dict[str, Any]) -> str:
+    """"clean", or "dirty (uncommitted: a, b)": the commit alone does not describe the inputs."""
+    if "git_dirty" not in lineage:
+        return "unknown"
+    if not lineage["git_dirty"]:
+        return "clean"
+    return "dirty (uncommitted: " + ", ".join(f"`{f}`" for f in lineage.get("dirty_files", [])) + ")"
+
+
 def _card(name: str, license: str, description: str, parts: dict[str, datasets.Dataset],
           splits: Splits, lineage: dict[str, Any], params: dict[str, Any], models: list[dict[str, str]],
           stage_metrics: dict[str, dict[str, Any]]) -> DatasetCard:
@@ -156,7 +166,8 @@ def _card(name: str, license: str, description: str, parts: dict[str, datasets.D
         split_names=", ".join(f"`{s}`" for s in parts), split_seed=splits.seed,
         split_table="\n".join(f"| {s} | {d.num_rows} | {len({x[0] for x in d['seed_ids'] if x})} |"
                               for s, d in parts.items()),
-        commit=lineage.get("git_commit", "unknown"), params_hash=params_hash(params),
+        commit=lineage.get("git_commit", "unknown"), tree=_tree(lineage),
+        params_sha256=lineage.get("params_sha256", "unknown"), params_hash=params_hash(params),
         seed_table="\n".join(f"| {f} | `{h}` |" for f, h in seeds.items()) or "| - | - |",
         models="\n".join(f"- {m['endpoint']}: `{m['model']}` via {m['server']}" for m in models),
         counts=_counts(stage_metrics), params=json.dumps(params, indent=2, sort_keys=True),
