@@ -41,6 +41,7 @@ def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cach
     refs = sources.load_texts(cfg.dedup.against)
     evals = sources.load_texts(cfg.dedup.eval_sets)
     if not cfg.rewrite.enabled:
+        Path(responses).parent.mkdir(parents=True, exist_ok=True)
         Path(responses).write_text("", encoding="utf-8")
     scores = score(samples, chunks, cfg, cache, _rewriter(params, ledger, responses) if cfg.rewrite.enabled else None)
     decided = decide(samples, scores, cfg, pii_scorer(cfg, cache), refs, evals)
