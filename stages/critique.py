@@ -12,10 +12,11 @@ from assay.stage import Outcome, error_rate_failure, run_stage
 
 
 def add_arguments(p):
-    p.add_argument("--samples", default="data/generated/samples.parquet", help="samples (generate)")
-    p.add_argument("--chunks", default="data/ingested/chunks.parquet", help="chunks (ingest)")
-    p.add_argument("--out", default="data/critiqued/samples.parquet", help="judged samples to write")
-    p.add_argument("--lessons", default="data/critiqued/lessons.md", help="distilled failure modes to write")
+    p.add_argument("--samples", required=True, help="samples (generate)")
+    p.add_argument("--chunks", required=True, help="chunks (ingest)")
+    p.add_argument("--out", required=True, help="judged samples to write")
+    p.add_argument("--lessons", required=True, help="distilled failure modes to write")
+    p.add_argument("--responses", required=True, help="LLM responses used (seeds the cache; rewritten)")
 
 
 def body(args, params):
@@ -23,7 +24,7 @@ def body(args, params):
     chunks = read_table(args.chunks, CHUNK_COLUMNS, "critique")
     cfg, ledger = params.critique, Ledger()
     reviser = cfg.reviser or params.generate.endpoint
-    with open_models(params, cfg.endpoints(params.generate.endpoint), ledger) as m:
+    with open_models(params, cfg.endpoints(params.generate.endpoint), ledger, responses=args.responses) as m:
         models = Models(judges=[m[j] for j in cfg.judges], reviser=m[reviser],
                         reward=make_reward(cfg.reward, m, cfg.judges[0] if cfg.judges else ""),
                         agent=m[cfg.orchestrator_endpoint] if cfg.orchestrator == "llm" else None)

@@ -10,19 +10,19 @@ import pandas as pd
 from assay.export import rejection_summary, sample_table, score_histogram, seed_hashes, write_export
 from assay.llm import describe
 from assay.records import CRITIQUE_COLUMNS, read_table, write_json
-from assay.release import git_commit, release_tag
+from assay.release import release_tag, worktree_state
 from assay.stage import Outcome, run_stage
 
 UPSTREAM = ("ingest", "generate", "critique", "filter")
 
 
 def add_arguments(p):
-    p.add_argument("--accepted", default="data/filtered/accepted.parquet", help="kept rows (filter)")
-    p.add_argument("--rejected", default="data/filtered/rejected.parquet", help="rejected rows (filter)")
-    p.add_argument("--seeds", default="data/seeds", help="seed folder (hashed into the card)")
-    p.add_argument("--metrics-dir", default="metrics", help="where upstream stage metrics are")
-    p.add_argument("--out", default="data/export", help="dataset folder to write")
-    p.add_argument("--reports", default="reports/export", help="scores.csv, samples.json, rejections.json")
+    p.add_argument("--accepted", required=True, help="kept rows (filter)")
+    p.add_argument("--rejected", required=True, help="rejected rows (filter)")
+    p.add_argument("--seeds", required=True, help="seed folder (hashed into the card)")
+    p.add_argument("--metrics-dir", required=True, help="where upstream stage metrics are")
+    p.add_argument("--out", required=True, help="dataset folder to write")
+    p.add_argument("--reports", required=True, help="scores.csv, samples.json, rejections.json")
 
 
 def body(args, params):
@@ -36,7 +36,7 @@ def body(args, params):
     if c.reward.kind == "endpoint":
         models.append({"endpoint": "reward", "model": "HTTP scorer", "server": str(c.reward.url)})
     e = params.export
-    lineage = {"git_commit": git_commit(), "seed_files": seed_hashes(args.seeds)}
+    lineage = worktree_state(params_file=args.params) | {"seed_files": seed_hashes(args.seeds)}
     metrics = write_export(accepted, args.out, name=e.dataset_name, license=e.license,
                            description=e.description, params=params.model_dump(mode="json"),
                            models=models, stage_metrics=stage_metrics, splits=e.splits, lineage=lineage)

@@ -9,10 +9,11 @@ from assay.stage import Outcome, run_stage
 
 
 def add_arguments(p):
-    p.add_argument("--samples", default="data/critiqued/samples.parquet", help="judged samples")
-    p.add_argument("--chunks", default="data/ingested/chunks.parquet", help="seed chunks (domain relevance)")
-    p.add_argument("--accepted", default="data/filtered/accepted.parquet", help="kept rows to write")
-    p.add_argument("--rejected", default="data/filtered/rejected.parquet", help="rejected rows + reasons")
+    p.add_argument("--samples", required=True, help="judged samples")
+    p.add_argument("--chunks", required=True, help="seed chunks (domain relevance)")
+    p.add_argument("--accepted", required=True, help="kept rows to write")
+    p.add_argument("--rejected", required=True, help="rejected rows + reasons")
+    p.add_argument("--responses", required=True, help="rewriter responses used (seeds the cache; rewritten)")
 
 
 def body(args, params):
@@ -20,7 +21,7 @@ def body(args, params):
     chunks = read_table(args.chunks, ["chunk_id", "text"], "filter")
     cache = ScoreCache(params.llm.cache_dir)
     try:
-        decided, metrics = run_filter(samples, chunks, params, cache)
+        decided, metrics = run_filter(samples, chunks, params, cache, args.responses)
     finally:
         cache.close()
     kept = decided["reasons"].map(len) == 0

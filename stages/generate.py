@@ -10,15 +10,16 @@ from assay.stage import Outcome, error_rate_failure, run_stage
 
 
 def add_arguments(p):
-    p.add_argument("--chunks", default="data/ingested/chunks.parquet", help="chunks Parquet (ingest)")
-    p.add_argument("--out", default="data/generated/samples.parquet", help="samples Parquet to write")
-    p.add_argument("--lessons", default="lessons/lessons.md", help="promoted lessons added to the prompts")
+    p.add_argument("--chunks", required=True, help="chunks Parquet (ingest)")
+    p.add_argument("--out", required=True, help="samples Parquet to write")
+    p.add_argument("--lessons", required=True, help="promoted lessons added to the prompts")
+    p.add_argument("--responses", required=True, help="LLM responses used (seeds the cache; rewritten)")
 
 
 def body(args, params):
     chunks = read_table(args.chunks, CHUNK_COLUMNS, "generate")
     cfg, ledger = params.generate, Ledger()
-    with open_models(params, [cfg.endpoint], ledger) as models:
+    with open_models(params, [cfg.endpoint], ledger, responses=args.responses) as models:
         rows, metrics = generate(chunks, models[cfg.endpoint], cfg, params.seed, read_lessons(args.lessons))
     write_table(rows, args.out, columns=GENERATE_COLUMNS)
     metrics |= ledger.flat() | ledger_by_kind(ledger)

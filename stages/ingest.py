@@ -8,8 +8,8 @@ from assay.stage import Outcome, run_stage
 
 
 def add_arguments(p):
-    p.add_argument("--seeds", default="data/seeds", help="folder of seed documents")
-    p.add_argument("--out", default="data/ingested/chunks.parquet", help="chunks Parquet to write")
+    p.add_argument("--seeds", required=True, help="folder of seed documents")
+    p.add_argument("--out", required=True, help="chunks Parquet to write")
 
 
 def body(args, params):

@@ -148,7 +148,8 @@ def _generate(tmp_path: Path, endpoint: dict, *, base_url: str = "http://127.0.0
     chunks = chunks or write_chunks(tmp_path / "chunks.parquet", 3)
     params = stage_params(tmp_path / "params.yaml", base_url, tmp_path / "cache", endpoint=endpoint)
     out, metrics = _outputs(tmp_path)
-    args = ["--params", str(params), "--chunks", str(chunks), "--out", str(out), "--metrics", str(metrics)]
+    args = ["--params", str(params), "--chunks", str(chunks), "--out", str(out), "--metrics", str(metrics),
+            "--lessons", str(tmp_path / "no-lessons.md"), "--responses", str(tmp_path / "responses.jsonl")]
     if wrap:
         done = _run_wrapped("generate", wrap, args, env)
     else:

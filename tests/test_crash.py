@@ -57,7 +57,8 @@ def test_kill_9_mid_generate_then_resume(tmp_path):
 
         stub.delay = 0.0
         rerun = run_script("generate", "--params", str(params), "--chunks", str(chunks), "--out", str(out),
-                           "--metrics", str(tmp_path / "m.json"))
+                           "--metrics", str(tmp_path / "m.json"), "--lessons", str(tmp_path / "none.md"),
+                           "--responses", str(tmp_path / "g-responses.jsonl"))
         assert rerun.returncode == 0, rerun.stderr[-2000:]
     finally:
         stub.close()
@@ -111,11 +112,13 @@ def test_kill_9_mid_critique_then_resume(tmp_path):
     try:
         params = stage_params(tmp_path / "params.yaml", stub.base_url, cache, endpoint={"concurrency": 2})
         made = run_script("generate", "--params", str(params), "--chunks", str(chunks), "--out", str(samples),
-                          "--metrics", str(tmp_path / "g.json"))
+                          "--metrics", str(tmp_path / "g.json"), "--lessons", str(tmp_path / "none.md"),
+                           "--responses", str(tmp_path / "g-responses.jsonl"))
         assert made.returncode == 0, made.stderr[-2000:]
         generated = _cached(cache)
         args = ["--params", str(params), "--samples", str(samples), "--chunks", str(chunks), "--out", str(out),
-                "--lessons", str(tmp_path / "lessons.md"), "--metrics", str(tmp_path / "c.json")]
+                "--lessons", str(tmp_path / "lessons.md"), "--metrics", str(tmp_path / "c.json"),
+                "--responses", str(tmp_path / "c-responses.jsonl")]
         stub.delay = 0.15
         proc = subprocess.Popen([sys.executable, str(ROOT / "stages" / "critique.py"), *args, "--no-mlflow"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

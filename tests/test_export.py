@@ -31,13 +31,13 @@ def rows(n=30, chunks=10):
 LINEAGE = {"git_commit": "abc123", "seed_files": {"faq.md": "f" * 64}}
 
 
-def export(tmp_path, frame=None, out="export", splits=None):
+def export(tmp_path, frame=None, out="export", splits=None, lineage=None):
     return write_export(rows() if frame is None else frame, tmp_path / out, name="demo", license="cc-by-4.0",
                         description="Demo set.", params={"generate": {"endpoint": "gen"}},
                         models=[{"endpoint": "gen", "model": "qwen", "server": "embedded llama.cpp (127.0.0.1)"}],
                         stage_metrics={"filter": {"accepted": 3, "reason.duplicate": 2, "toxicity_backend": "profanity"},
                                        "critique": {"score_mean": 4.2, "judge.j.accuracy_mean": 4.1}},
-                        splits=splits or Splits(train=0.6, validation=0.2, test=0.2, seed=7), lineage=LINEAGE)
+                        splits=splits or Splits(train=0.6, validation=0.2, test=0.2, seed=7), lineage=lineage or LINEAGE)
 
 
 def test_export_loads_every_split_with_no_source_chunk_in_two_splits(tmp_path):

@@ -160,7 +160,8 @@ def _stage(tmp_path, stub: OpenAIStub, n: int, **endpoint):
                           generate={"max_chunks": 0, "max_error_rate": 0.25})
     out, metrics = tmp_path / "samples.parquet", tmp_path / "generate.json"
     done = run_script("generate", "--params", str(params), "--chunks", str(chunks), "--out", str(out),
-                      "--metrics", str(metrics))
+                      "--metrics", str(metrics), "--lessons", str(tmp_path / "none.md"),
+                      "--responses", str(tmp_path / "responses.jsonl"))
     return done, out, metrics
 
 

@@ -122,7 +122,7 @@ def test_planted_pii_and_injection_never_reach_the_accepted_rows(tmp_path):
     cache = ScoreCache(tmp_path / "cache")
     try:
         decided, metrics = run_filter(pd.DataFrame(rows), pd.DataFrame({"chunk_id": [], "text": []}),
-                                      Params.model_validate(raw), cache)
+                                      Params.model_validate(raw), cache, tmp_path / "responses.jsonl")
     finally:
         cache.close()
     accepted = decided[decided["reasons"].map(len) == 0]

@@ -287,14 +287,14 @@ def test_ledger_flat_keys_totals_and_cost(serve, make_chat):
     per = ("calls", "cache_hits", "errors", "completion_tokens", "cost_usd")
     totals = ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
               "cached_completion_tokens", "cost_usd", "seconds")
-    assert set(flat) == ({f"llm.{k}" for k in totals} | {"llm.stub.error.HTTP_400"}
+    assert set(flat) == ({f"llm.{k}" for k in (*totals, "model_calls")} | {"llm.stub.error.HTTP_400"}
                          | {f"llm.stub.{tag}.{k}" for tag in ("gen", "judge") for k in per})
     assert {k: flat[f"llm.stub.gen.{k}"] for k in per} == {
         "calls": 2, "cache_hits": 0, "errors": 0, "completion_tokens": 500, "cost_usd": 0.008}
     assert flat["llm.stub.judge.errors"] == 1 and flat["llm.stub.judge.calls"] == 2
     assert flat["llm.stub.error.HTTP_400"] == 1  # errors by kind, per endpoint
     assert (flat["llm.calls"], flat["llm.errors"], flat["llm.cost_usd"]) == (4, 1, 0.008)
-    assert flat["llm.cache_hits"] == 1 and flat["llm.seconds"] > 0
+    assert flat["llm.cache_hits"] == 1 and flat["llm.seconds"] > 0 and flat["llm.model_calls"] == 3
     assert flat["llm.completion_tokens"] == 500 and flat["llm.cached_completion_tokens"] == 250  # "a" again
     assert flat["llm.prompt_tokens"] == 2000 and flat["llm.cached_prompt_tokens"] == 1000
     assert set(chat.ledger.flat("x")) == {k.replace("llm.", "x.", 1) for k in flat}

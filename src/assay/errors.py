@@ -6,8 +6,3 @@ class AssayError(Exception):
 
     exit_code = 2
 
-
-class StageFailed(AssayError):
-    """A stage ran but its output is not usable (e.g. error rate above the limit); exit code 1."""
-
-    exit_code = 1

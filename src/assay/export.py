@@ -2,9 +2,9 @@
 
 Layout: `data/<split>-00000-of-00001.parquet` (explicit Features; `messages` is TRL-ready chat
 format), `openai/<split>.jsonl` (OpenAI fine-tuning format, one `{"messages": [...]}` per line)
-and `README.md`, a dataset card with lineage (git commit, params hash, seed file hashes, models and
-endpoints, never keys), counts per stage and per rejection reason, quality metrics, licence and
-the limits of synthetic data.
+and `README.md`, a dataset card with lineage (git commit and whether the tree was dirty, params
+file and params hashes, seed file hashes, models and endpoints, never keys), counts per stage and
+per rejection reason, quality metrics, licence and the limits of synthetic data.
 
 Splits are decided per source chunk (a sample's first seed_id) by a seeded hash, so a chunk never
 leaks across splits and adding seeds never moves an existing chunk to another split. Output is
@@ -101,7 +101,9 @@ that chunk, and passed dedup, PII and toxicity filters.
 {split_table}
 
 ## Lineage
-- git commit: `{commit}`
+- git commit: `{commit}`; working tree: {tree}
+- LLM responses: {replay}
+- params file sha256: `{params_sha256}`
 - params hash (sha256 of the validated params): `{params_hash}`
 - seed files (sha256):
 
@@ -141,6 +143,37 @@ def _counts(stage_metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) or "| - | - | - |"
 
 
+LLM_STAGES = {"generate": "llm", "critique": "llm", "filter": "rewrite_llm"}  # stage -> ledger prefix
+
+
+def model_calls(stage_metrics: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    """(LLM requests, of which answered by a model rather than the response cache) over the stages."""
+    requests = calls = 0
+    for stage, prefix in LLM_STAGES.items():
+        m = stage_metrics.get(stage, {})
+        requests += int(m.get(f"{prefix}.calls", 0))
+        calls += int(m.get(f"{prefix}.model_calls", m.get(f"{prefix}.calls", 0) - m.get(f"{prefix}.cache_hits", 0)))
+    return requests, calls
+
+
+def replay(stage_metrics: dict[str, dict[str, Any]]) -> str:
+    """"exact" when every LLM response was replayed, else how many calls sampled new text."""
+    requests, calls = model_calls(stage_metrics)
+    if not calls:
+        return f"exact (all {requests} replayed from recorded responses; no model call)"
+    return (f"resampled {calls} calls (of {requests} requests; responses not recorded with the inputs "
+            f"were sampled anew, so a rebuild from the same inputs gives different text)")
+
+
+def _tree(lineage: dict[str, Any]) -> str:
+    """"clean", or "dirty (uncommitted: a, b)": the commit alone does not describe the inputs."""
+    if "git_dirty" not in lineage:
+        return "unknown"
+    if not lineage["git_dirty"]:
+        return "clean"
+    return "dirty (uncommitted: " + ", ".join(f"`{f}`" for f in lineage.get("dirty_files", [])) + ")"
+
+
 def _card(name: str, license: str, description: str, parts: dict[str, datasets.Dataset],
           splits: Splits, lineage: dict[str, Any], params: dict[str, Any], models: list[dict[str, str]],
           stage_metrics: dict[str, dict[str, Any]]) -> DatasetCard:
@@ -156,7 +189,8 @@ def _card(name: str, license: str, description: str, parts: dict[str, datasets.D
         split_names=", ".join(f"`{s}`" for s in parts), split_seed=splits.seed,
         split_table="\n".join(f"| {s} | {d.num_rows} | {len({x[0] for x in d['seed_ids'] if x})} |"
                               for s, d in parts.items()),
-        commit=lineage.get("git_commit", "unknown"), params_hash=params_hash(params),
+        commit=lineage.get("git_commit", "unknown"), tree=_tree(lineage), replay=replay(stage_metrics),
+        params_sha256=lineage.get("params_sha256", "unknown"), params_hash=params_hash(params),
         seed_table="\n".join(f"| {f} | `{h}` |" for f, h in seeds.items()) or "| - | - |",
         models="\n".join(f"- {m['endpoint']}: `{m['model']}` via {m['server']}" for m in models),
         counts=_counts(stage_metrics), params=json.dumps(params, indent=2, sort_keys=True),
@@ -197,7 +231,7 @@ def write_export(accepted: pd.DataFrame, out_dir: str | Path, *, name: str, lice
     scores = accepted["score"].astype(float)
     return {"rows": len(accepted), **{f"split.{s}": parts[s].num_rows if s in parts else 0 for s in SPLITS},
             **per_kind, "score_mean": round(float(scores.mean()), 4) if len(scores) else 0.0,
-            "params_hash": params_hash(params)[:16],
+            "params_hash": params_hash(params)[:16], "llm_model_calls": model_calls(stage_metrics)[1],
             "toxicity_backend": stage_metrics.get("filter", {}).get("toxicity_backend", "unknown")}
 
 

@@ -8,6 +8,7 @@ name, the Hub tag), because the commit is tagged only after the pipeline ran.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -33,17 +34,51 @@ def _run(*cmd: str, cwd: str | Path = ".", env: dict[str, str] | None = None,
     return done
 
 
-def git(*args: str, cwd: str | Path = ".") -> str:
-    """git's stdout, or "" when git or the repository is missing."""
+def git(*args: str, cwd: str | Path = ".", strip: bool = True) -> str:
+    """git's stdout (stripped unless `strip` is False), or "" when git or the repository is missing."""
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     except OSError:
         return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
+    out = done.stdout.strip() if strip else done.stdout
+    return out if done.returncode == 0 else ""
 
 
 def git_commit(cwd: str | Path = ".") -> str:
     return git("rev-parse", "HEAD", cwd=cwd) or "unknown"
+
+
+def dvc_outputs(dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
+    """Every path a stage writes (outs, metrics, plots; cached or not) plus dvc.lock."""
+    path = Path(dvc_yaml)
+    stages = (yaml.safe_load(path.read_text()) or {}).get("stages", {}) if path.is_file() else {}
+    paths = ["dvc.lock"]
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            paths += [p for entry in stage.get(kind, []) for p in (entry if isinstance(entry, dict) else [entry])]
+    return paths
+
+
+def uncommitted(cwd: str | Path = ".") -> list[str]:
+    """Files that differ from HEAD (modified, staged, untracked), leaving out what the pipeline
+    itself writes (stage outputs, dvc.lock, the .gitignore entries DVC adds): a run that started
+    from a clean tree stays clean while it runs."""
+    cwd = Path(cwd)
+    status = git("status", "--porcelain", "-z", "--no-renames", "--untracked-files=all", cwd=cwd, strip=False)
+    outputs = [o.rstrip("/") for o in dvc_outputs(cwd / "dvc.yaml")]
+    changed = [entry[3:] for entry in status.split("\0") if entry]
+    return [p for p in changed if Path(p).name != ".gitignore"
+            and not any(p == o or p.startswith(f"{o}/") for o in outputs)]
+
+
+def worktree_state(cwd: str | Path = ".", params_file: str | Path = "params.yaml") -> dict[str, Any]:
+    """Lineage of a run: `git_commit`, `git_dirty` (uncommitted inputs: params, seeds, code),
+    `dirty_files` (up to 20 of them) and `params_sha256` (of the params file's bytes)."""
+    dirty = uncommitted(cwd)
+    params = Path(cwd, params_file)
+    digest = hashlib.sha256(params.read_bytes()).hexdigest() if params.is_file() else "missing"
+    return {"git_commit": git_commit(cwd), "git_dirty": bool(dirty), "dirty_files": dirty[:20],
+            "params_sha256": digest}
 
 
 def release_tag(cwd: str | Path = ".") -> str:

@@ -36,7 +36,7 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
     failed calls by endpoint and error kind), 2 bad input, config or environment (disk full)."""
     parser = argparse.ArgumentParser(prog=f"stages/{name}.py")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", default=f"metrics/{name}.json", help="metrics JSON to write")
+    parser.add_argument("--metrics", required=True, help="metrics JSON to write")
     parser.add_argument("--no-mlflow", action="store_true", help="skip MLflow logging")
     add_arguments(parser)
     args = parser.parse_args(argv)

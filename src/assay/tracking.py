@@ -10,6 +10,7 @@ the repository (artifacts in `mlartifacts/`); `MLFLOW_TRACKING_URI` overrides.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.records import content_hash
-from assay.release import release_tag
+from assay.release import release_tag, uncommitted
 
 log = logging.getLogger(__name__)
 EXPERIMENT = os.environ.get("ASSAY_MLFLOW_EXPERIMENT", "assay")
@@ -49,8 +50,17 @@ def _setup(mlflow) -> str:
     return mlflow.set_experiment(EXPERIMENT).experiment_id
 
 
-def _parent(mlflow, experiment_id: str, params: dict[str, Any], params_text: str) -> str:
-    commit = _git("rev-parse", "HEAD") or "no-git"
+def lineage_tags(params_text: str) -> dict[str, str]:
+    """git commit, dirty flag (uncommitted inputs, stage outputs aside) and params file sha256."""
+    dirty = uncommitted()
+    return {"git.commit": _git("rev-parse", "HEAD") or "no-git", "git.dirty": str(bool(dirty)).lower(),
+            "git.dirty_files": ", ".join(dirty)[:500],
+            "params.sha256": hashlib.sha256(params_text.encode("utf-8")).hexdigest()}
+
+
+def _parent(mlflow, experiment_id: str, params: dict[str, Any], params_text: str,
+            lineage: dict[str, str]) -> str:
+    commit = lineage["git.commit"]
     exp_name = os.environ.get("DVC_EXP_NAME", "")
     release = release_tag()  # `assay release` names the tag before it exists
     key = content_hash(commit, params_text, exp_name, release)
@@ -59,7 +69,7 @@ def _parent(mlflow, experiment_id: str, params: dict[str, Any], params_text: str
     if found:
         return found[0].info.run_id
     name = release or exp_name or f"{_git('describe', '--tags', '--always', '--dirty') or 'pipeline'}-{key[:6]}"
-    tags = {"assay.pipeline_key": key, "git.commit": commit, "dvc.exp_name": exp_name, "assay.release": release}
+    tags = {"assay.pipeline_key": key, "dvc.exp_name": exp_name, "assay.release": release, **lineage}
     with mlflow.start_run(run_name=name, tags=tags) as run:
         flat = {k: str(v)[:500] for k, v in flatten(params).items()}
         items = list(flat.items())
@@ -87,13 +97,14 @@ def log_stage(stage: str, metrics: dict[str, Any], params: dict[str, Any], param
         import mlflow
 
         experiment_id = _setup(mlflow)
-        parent_id = _parent(mlflow, experiment_id, params, params_text)
+        lineage = lineage_tags(params_text)
+        parent_id = _parent(mlflow, experiment_id, params, params_text, lineage)
         with mlflow.start_run(run_id=parent_id), mlflow.start_run(run_name=stage, nested=True) as run:
             numeric = {k: float(v) for k, v in metrics.items()
                        if isinstance(v, int | float) and not isinstance(v, bool) and v == v}
             mlflow.log_metrics(numeric)
             mlflow.set_tags({f"metric.{k}": str(v)[:500] for k, v in metrics.items() if k not in numeric})
-            mlflow.set_tag("assay.stage", stage)
+            mlflow.set_tags({"assay.stage": stage, **lineage})
             for path in artifacts or []:
                 if Path(path).suffix == ".parquet":
                     _log_dataset(mlflow, stage, Path(path))

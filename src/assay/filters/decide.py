@@ -132,7 +132,7 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
     messages, evidence, reasons, info = [], [], [], []
     for i, row in enumerate(samples.itertuples()):
         base = _base_reasons(row, scores.toxicity[i], domain[i], cfg)
-        base += ["prompt_injection"] if scores.injection and scores.injection[i] else []  # issue 7
+        base += ["prompt_injection"] if scores.injection and scores.injection[i] else []  # steers the model
         parts = exported_parts(row.messages, row.evidence)
         pii_reasons, redacted, entities = _pii_rules(parts, scores.pii[i], cfg, scores, recheck)
         kept, quotes = split_parts(redacted if redacted is not None and not pii_reasons else parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,7 +15,7 @@ from assay.filters.run import pii_scorer, score
 from assay.filters.scores import ScoreCache
 
 
-def _rewriter(params: Params, ledger: Any):
+def _rewriter(params: Params, ledger: Any, responses: str | Path):
     """assay.filters.rewrite bound to the endpoint in params (server starts on a cache miss)."""
     from assay.llm import open_models
 
@@ -22,23 +23,27 @@ def _rewriter(params: Params, ledger: Any):
 
     def run(samples: pd.DataFrame, analyze, toxic) -> list[dict | None]:
         name = str(cfg.rewrite.endpoint)
-        with open_models(params, [name], ledger) as models:
+        with open_models(params, [name], ledger, responses=responses) as models:
             return rewrite.rewrite(samples, cfg, models[name], analyze, toxic)
 
     return run
 
 
-def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params,
-               cache: ScoreCache) -> tuple[pd.DataFrame, dict[str, Any]]:
+def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cache: ScoreCache,
+               responses: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Decided samples (`messages` possibly redacted or rewritten, `filter`, `reasons`) and the
     stage metrics. Reference files (`filter.dedup.against`: released versions; `eval_sets`) are
-    read before anything is written."""
+    read before anything is written. `responses` is the rewriter's responses file (see
+    assay.llm.open_models), emptied when rewriting is off."""
     from assay.llm import Ledger
 
     cfg, ledger = params.filter, Ledger()
     refs = sources.load_texts(cfg.dedup.against)
     evals = sources.load_texts(cfg.dedup.eval_sets)
-    scores = score(samples, chunks, cfg, cache, _rewriter(params, ledger) if cfg.rewrite.enabled else None)
+    if not cfg.rewrite.enabled:
+        Path(responses).parent.mkdir(parents=True, exist_ok=True)
+        Path(responses).write_text("", encoding="utf-8")
+    scores = score(samples, chunks, cfg, cache, _rewriter(params, ledger, responses) if cfg.rewrite.enabled else None)
     decided = decide(samples, scores, cfg, pii_scorer(cfg, cache), refs, evals)
     evaluated = {}
     if cfg.pii.eval_samples:

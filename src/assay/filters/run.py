@@ -35,7 +35,7 @@ class Scores:
     vectors: np.ndarray | None = None  # sample embeddings (domain, semantic dedup)
     chunk_vectors: np.ndarray | None = None
     rewrites: list[dict | None] = field(default_factory=list)  # see assay.filters.rewrite
-    injection: list[list[str]] = field(default_factory=list)  # prompt-injection patterns (issue 7)
+    injection: list[list[str]] = field(default_factory=list)  # prompt-injection patterns found per row
 
 
 def pii_scorer(cfg: Filter, cache: ScoreCache):

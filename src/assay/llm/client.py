@@ -78,6 +78,7 @@ class Ledger:
         default_factory=lambda: defaultdict(lambda: defaultdict(float)))
     error_kinds: Counter[tuple[str, str]] = field(default_factory=Counter)  # (endpoint, kind) -> calls
     throttled: dict[str, int] = field(default_factory=dict)  # endpoint -> lowest in-flight limit (AIMD)
+    responses: dict[str, int] = field(default_factory=dict)  # responses file: seeded / recorded lines
 
     def add(self, endpoint: str, tag: str, result: ChatResult, cost: float, seconds: float) -> None:
         row = self.rows[(endpoint, tag)]
@@ -110,6 +111,9 @@ class Ledger:
             out[f"{prefix}.{endpoint}.error.{kind}"] = float(count)
         for endpoint, limit in sorted(self.throttled.items()):
             out[f"{prefix}.{endpoint}.concurrency_min"] = float(limit)
+        totals = self.totals()
+        out[f"{prefix}.model_calls"] = totals.get("calls", 0.0) - totals.get("cache_hits", 0.0)
+        out |= {f"{prefix}.responses_{k}": float(v) for k, v in sorted(self.responses.items())}
         return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from assay.config import Endpoint, Params
 from assay.errors import AssayError
@@ -32,10 +33,16 @@ def _api_key(name: str, ep: Endpoint) -> str:
 
 
 @contextmanager
-def open_models(params: Params, names: list[str], ledger: Ledger) -> Iterator[dict[str, ChatModel]]:
+def open_models(params: Params, names: list[str], ledger: Ledger,
+                responses: str | Path | None = None) -> Iterator[dict[str, ChatModel]]:
     """Yield {endpoint name: ChatModel}. An embedded server starts on its model's first cache
-    miss (so a fully cached rerun starts none) and stops when the block ends."""
+    miss (so a fully cached rerun starts none) and stops when the block ends.
+
+    `responses`: the stage's responses file (a DVC output). Its previous content seeds the cache
+    first; when the block ends without error it is rewritten with exactly the responses used."""
     cache = ResponseCache(params.llm.cache_dir)
+    if responses is not None:
+        ledger.responses["seeded"] = cache.seed(responses)
     models: dict[str, ChatModel] = {}
     with ExitStack() as stack:
         for name in dict.fromkeys(names):
@@ -58,5 +65,7 @@ def open_models(params: Params, names: list[str], ledger: Ledger) -> Iterator[di
                                           json_schema=ep.json_schema, **common)
         try:
             yield models
+            if responses is not None:
+                ledger.responses["recorded"] = cache.write_used(responses)
         finally:
             cache.close()
