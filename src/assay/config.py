@@ -49,7 +49,7 @@ class LLM(Strict):
 
 
 class Ingest(Strict):
-    extensions: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", ".csv", ".pdf",
+    extensions: list[str] = [".md", ".markdown", ".mdx", ".txt", ".html", ".htm", ".jsonl", ".csv", ".pdf",
                              ".yaml", ".yml", ".json"]
     chunk_tokens: int = Field(300, ge=32, le=8000)
     overlap_tokens: int = Field(30, ge=0, le=2000)
