@@ -93,7 +93,7 @@ def test_real_embedded_model_rewrites_through_assay_llm(tmp_path):
     raw["filter"]["rewrite"] |= {"enabled": True, "endpoint": "tiny", "max_tokens": 120}
     params = type(params).model_validate(raw)
     ledger = Ledger()
-    rewrites = _rewriter(params, ledger)(SAMPLES.head(1), lambda ts: [[] for _ in ts], toxic)
+    rewrites = _rewriter(params, ledger, tmp_path / "responses.jsonl")(SAMPLES.head(1), lambda ts: [[] for _ in ts], toxic)
     assert len(rewrites) == 1 and rewrites[0] is not None
     for r in rewrites:  # a 135M model: any outcome is fine as long as it is recorded, never raised
         assert (r["answer"] is None) == (r["error"] is not None)

@@ -141,15 +141,6 @@ class Critique(Strict):
             raise ValueError("reward.endpoint is required when reward.kind is 'llm' and there are no judges")
         return self
 
-    def endpoints(self, generator: str) -> list[str]:
-        """Every endpoint the critique stage may call."""
-        names = [*self.judges, self.reviser or generator]
-        if self.reward.kind == "llm":
-            names.append(self.reward.endpoint or self.judges[0])
-        if self.orchestrator == "llm" and self.orchestrator_endpoint:
-            names.append(self.orchestrator_endpoint)
-        return list(dict.fromkeys(names))
-
 
 class SemanticDedup(Strict):
     enabled: bool = True

@@ -17,12 +17,13 @@ from assay.filters.scores import ScoreCache
 
 def _rewriter(params: Params, ledger: Any, responses: str | Path):
     """assay.filters.rewrite bound to the endpoint in params (server starts on a cache miss)."""
+    from assay import roles
     from assay.llm import open_models
 
     cfg = params.filter
 
     def run(samples: pd.DataFrame, analyze, toxic) -> list[dict | None]:
-        name = str(cfg.rewrite.endpoint)
+        name = str(roles.rewriter(cfg.rewrite))
         with open_models(params, [name], ledger, responses=responses) as models:
             return rewrite.rewrite(samples, cfg, models[name], analyze, toxic)
 
