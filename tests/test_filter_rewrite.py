@@ -7,7 +7,7 @@ import pytest
 
 from assay.config import Filter
 from assay.filters import rewrite
-from assay.filters.decide import decide
+from assay.filters.decide import decide, rewrite_candidates
 from assay.filters.run import Scores
 from assay.llm import ChatResult
 from tests.fakes import FakeChat
@@ -48,7 +48,7 @@ def toxic(texts):
 
 def test_rewrites_are_made_for_candidates_rechecked_and_applied_only_when_clean():
     chat = FakeChat(reply)
-    rewrites = rewrite.rewrite(SAMPLES, CFG, chat, lambda ts: [[] for _ in ts], toxic)
+    rewrites = rewrite.rewrite(SAMPLES, rewrite_candidates(SAMPLES, CFG), CFG, chat, lambda ts: [[] for _ in ts], toxic)
     assert len(chat.requests) == 4 and rewrites[4] is None  # the judges' reject is not rewritten
     assert "Warm and brief." in chat.requests[0].messages[0]["content"]
     scores = Scores(pii=[[] for _ in range(5)], toxicity=[{"profanity": 0.0}] * 5, toxicity_backend="profanity",
@@ -76,7 +76,7 @@ def test_llm_equivalence_check_rejects_a_rewrite_the_model_calls_different():
     answers = [{"answer": ANSWERS[0] + " Thanks."}, {"answer": ANSWERS[1]}, {"answer": ANSWERS[2]},
                {"answer": ANSWERS[3]}, {"same_facts": False}, {"same_facts": True}, {"same_facts": True},
                {"same_facts": True}]
-    rewrites = rewrite.rewrite(SAMPLES, cfg, FakeChat(answers), lambda ts: [[] for _ in ts], toxic)
+    rewrites = rewrite.rewrite(SAMPLES, rewrite_candidates(SAMPLES, cfg), cfg, FakeChat(answers), lambda ts: [[] for _ in ts], toxic)
     assert [r["same_facts"] for r in rewrites[:4]] == [False, True, True, True]
 
 
@@ -113,7 +113,7 @@ def test_enabled_rewrite_needs_an_endpoint_that_exists_and_a_style_guide():
 
 
 def test_a_rewrite_identical_to_the_original_counts_as_unchanged():
-    rewrites = rewrite.rewrite(SAMPLES, CFG, FakeChat(lambda r: {"answer": ANSWERS[3]}),
+    rewrites = rewrite.rewrite(SAMPLES, rewrite_candidates(SAMPLES, CFG), CFG, FakeChat(lambda r: {"answer": ANSWERS[3]}),
                                lambda ts: [[] for _ in ts], toxic)
     scores = Scores(pii=[[] for _ in range(5)], toxicity=[{"profanity": 0.0}] * 5, toxicity_backend="profanity",
                     rewrites=rewrites)

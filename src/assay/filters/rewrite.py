@@ -2,9 +2,9 @@
 production voice of params' style guide; the rewrite is re-checked (PII, toxicity, facts) before
 the decision applies it. The original answer stays in the record (`filter.rewrite.original`).
 
-LLM calls go through assay.llm only (cached responses). Candidates are the rows no threshold can
-reject on the way in (no error, accepted by the judges, evidence found), so a threshold change
-never asks for a new rewrite: every rewrite and its re-check scores exist before `decide`.
+LLM calls go through assay.llm only (cached responses). Which rows are candidates, and whether a
+rewrite may replace the answer, is decided in assay.filters.decide (rewrite_candidates,
+_rewrite_problems): every rewrite and its re-check scores exist before `decide` runs.
 """
 
 from __future__ import annotations
@@ -32,13 +32,6 @@ EQUIV = ("Do these two answers state exactly the same facts (numbers, names, con
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z0-9]*(?:[-\s][A-Z0-9][A-Za-z0-9]*)*")
-
-
-def candidates(samples: pd.DataFrame, cfg: Filter) -> list[int]:
-    """Row positions to rewrite: no error, verdict accept, evidence found (when required)."""
-    return [i for i, row in enumerate(samples.itertuples())
-            if not isinstance(row.error, str) and row.verdict == "accept"
-            and (row.evidence_ok or not cfg.require_evidence)]
 
 
 def _last_answer(messages: list[dict]) -> tuple[int, str, str]:
@@ -78,10 +71,11 @@ def with_answer(messages: list[dict], answer: str) -> list[dict]:
     return [{**m, "content": answer} if i == idx else dict(m) for i, m in enumerate(messages)]
 
 
-def rewrite(samples: pd.DataFrame, cfg: Filter, model: ChatModel, analyze: Callable, toxic: Callable) -> list[dict | None]:
-    """Per row: None (not a candidate) or {answer, original, error, pii, toxicity, same_facts}.
-    Failed calls are rows with `error` (the original is then kept). Scores the rewritten texts."""
-    rows = candidates(samples, cfg)
+def rewrite(samples: pd.DataFrame, rows: list[int], cfg: Filter, model: ChatModel, analyze: Callable,
+            toxic: Callable) -> list[dict | None]:
+    """Per row: None (not in `rows`, the candidates) or {answer, original, error, pii, toxicity,
+    same_facts}. Failed calls are rows with `error` (the original is then kept). Scores the
+    rewritten texts."""
     msgs = [list(samples["messages"].iloc[i]) for i in rows]
     results = run_batch(model, [request(m, cfg) for m in msgs], desc="rewrite")
     out: list[dict | None] = [None] * len(samples)

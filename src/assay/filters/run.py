@@ -2,9 +2,7 @@
 
 Columns in: CRITIQUE_COLUMNS (+ chunks: chunk_id, text). Columns out: + filter (JSON: pii
 findings, toxicity and domain scores, duplicate_of, contamination, redaction, rewrite) and
-reasons (list of str; empty when kept). Rejection reasons, in order: generation_error,
-critique_<verdict>, evidence_not_in_chunk, toxic:<label>, off_domain, pii:<ENTITY>,
-pii_after_redaction:<ENTITY>, contaminated, duplicate_of_previous, duplicate, semantic_duplicate.
+reasons (list of str; empty when kept; the names are listed in assay.filters.decide).
 
 Every model runs in `score` (through ScoreCache); `decide` is pure given the scores, so changing
 any threshold reruns no model.
