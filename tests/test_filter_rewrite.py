@@ -8,7 +8,7 @@ import pytest
 from assay.config import Filter
 from assay.filters import rewrite
 from assay.filters.decide import decide, rewrite_candidates
-from assay.filters.run import Scores
+from assay.filters.scoring import Scores
 from assay.llm import ChatResult
 from tests.fakes import FakeChat
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from assay.config import Filter, Pii, Toxicity
 from assay.filters import dedup, embed, pii, reference, rewrite
-from assay.filters.run import Scores
+from assay.filters.scoring import Scores
 from assay.records import exported_parts, messages_text, split_parts
 
 Recheck = Callable[[list[str]], list[list[dict]]]

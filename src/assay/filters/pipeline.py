@@ -11,8 +11,8 @@ from assay.config import Params
 from assay.filters import pii_eval, rewrite, sources
 from assay.filters.decide import decide, rewrite_candidates
 from assay.filters.report import metrics
-from assay.filters.run import pii_scorer, score
 from assay.filters.scores import ScoreCache
+from assay.filters.scoring import pii_scorer, score
 
 
 def _rewriter(params: Params, ledger: Any, responses: str | Path):

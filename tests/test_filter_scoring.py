@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from assay.config import Filter
-from assay.filters import embed, pii, run
+from assay.filters import embed, pii, scoring
 from assay.filters.decide import decide
 from assay.filters.report import metrics
-from assay.filters.run import Scores, score
 from assay.filters.scores import ScoreCache, scorer_key
+from assay.filters.scoring import Scores, score
 from assay.records import exported_parts, messages_text
 
 OFF = {"domain": {"enabled": False}, "dedup": {"semantic": {"enabled": False}}}
@@ -192,7 +192,7 @@ def test_changing_any_threshold_reruns_no_model(tmp_path, monkeypatch):
         analyze = staticmethod(calls["pii"])
 
     monkeypatch.setattr(pii, "PiiScorer", FakePii)
-    monkeypatch.setattr(run, "make_scorer", lambda *a, **k: type(
+    monkeypatch.setattr(scoring, "make_scorer", lambda *a, **k: type(
         "T", (), {"name": "profanity", "version": "fake-1", "score": staticmethod(calls["tox"])})())
     monkeypatch.setattr(embed, "embed", calls["embed"])
     chunks = pd.DataFrame({"chunk_id": ["c"], "text": ["sensors"]})
