@@ -9,7 +9,7 @@ import pandas as pd
 
 from assay.export import rejection_summary, sample_table, score_histogram, seed_hashes, write_export
 from assay.llm import describe
-from assay.records import CRITIQUE_COLUMNS, read_table, write_json
+from assay.records import FILTER_COLUMNS, read_table, write_json
 from assay.release import release_tag, worktree_state
 from assay.roles import endpoint_roles
 from assay.stage import Outcome, run_stage
@@ -27,7 +27,7 @@ def add_arguments(p):
 
 
 def body(args, params):
-    accepted = read_table(args.accepted, CRITIQUE_COLUMNS, "export")
+    accepted = read_table(args.accepted, FILTER_COLUMNS, "export")
     rejected = pd.read_parquet(args.rejected) if Path(args.rejected).is_file() else pd.DataFrame()
     stage_metrics = {s: json.loads((Path(args.metrics_dir) / f"{s}.json").read_text()) for s in UPSTREAM}
     roles = endpoint_roles(params.critique, params.generate.endpoint, params.filter.rewrite)

@@ -156,7 +156,7 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
            refs: tuple[list[str], list[str]] = ([], []),
            evals: tuple[list[str], list[str]] = ([], [])) -> pd.DataFrame:
     """Apply every rule; return samples with (possibly redacted or rewritten) `messages`, `filter`
-    and `reasons`. Dedup rules run over the rows that pass every other rule, in the order:
+    and `reasons` (assay.records.FILTER_COLUMNS). Dedup rules run over the rows that pass every other rule, in the order:
     contamination, previous versions, near-duplicates, semantic duplicates; each keeps the
     best-scored representative."""
     domain = _domain(scores, cfg)
