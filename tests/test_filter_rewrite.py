@@ -72,12 +72,16 @@ def test_meaning_check_catches_lost_numbers_and_names():
 
 
 def test_llm_equivalence_check_rejects_a_rewrite_the_model_calls_different():
-    cfg = CFG.model_copy(update={"rewrite": CFG.rewrite.model_copy(update={"llm_equivalence": True})})
+    cfg = CFG.model_copy(update={"rewrite": CFG.rewrite.model_copy(update={
+        "llm_equivalence": True, "equivalence_temperature": 0.2, "equivalence_max_tokens": 24})})
     answers = [{"answer": ANSWERS[0] + " Thanks."}, {"answer": ANSWERS[1]}, {"answer": ANSWERS[2]},
                {"answer": ANSWERS[3]}, {"same_facts": False}, {"same_facts": True}, {"same_facts": True},
                {"same_facts": True}]
-    rewrites = rewrite.rewrite(SAMPLES, rewrite_candidates(SAMPLES, cfg), cfg, FakeChat(answers), lambda ts: [[] for _ in ts], toxic)
+    chat = FakeChat(answers)
+    rewrites = rewrite.rewrite(SAMPLES, rewrite_candidates(SAMPLES, cfg), cfg, chat, lambda ts: [[] for _ in ts], toxic)
     assert [r["same_facts"] for r in rewrites[:4]] == [False, True, True, True]
+    budgets = {(r.tag, r.temperature, r.max_tokens) for r in chat.requests}  # both calls take params' budgets
+    assert budgets == {("rewrite", cfg.rewrite.temperature, cfg.rewrite.max_tokens), ("rewrite_check", 0.2, 24)}
 
 
 @pytest.mark.integration

@@ -211,6 +211,8 @@ class Rewrite(Strict):
     temperature: float = Field(0.3, ge=0, le=2)
     max_tokens: int = Field(400, ge=16)
     llm_equivalence: bool = False
+    equivalence_temperature: float = Field(0.0, ge=0, le=2)
+    equivalence_max_tokens: int = Field(32, ge=8)
 
     @model_validator(mode="after")
     def _endpoint(self) -> Rewrite:

@@ -89,14 +89,15 @@ def rewrite(samples: pd.DataFrame, rows: list[int], cfg: Filter, model: ChatMode
     for i, found, tox in zip(done, analyze(texts), toxic(texts), strict=True):
         out[i] |= {"pii": found, "toxicity": tox, "text": texts[done.index(i)]}
     if cfg.rewrite.llm_equivalence and done:
-        _equivalence(out, done, model)
+        _equivalence(out, done, model, cfg)
     return out
 
 
-def _equivalence(out: list[Any], done: list[int], model: ChatModel) -> None:
+def _equivalence(out: list[Any], done: list[int], model: ChatModel, cfg: Filter) -> None:
     """Ask the model whether original and rewrite state the same facts (None: no usable reply)."""
     reqs = [ChatRequest(messages=[{"role": "user", "content": EQUIV.format(a=out[i]["original"], b=out[i]["answer"])}],
-                        temperature=0.0, max_tokens=32, schema=EQUIV_SCHEMA, schema_name="equivalence",
+                        temperature=cfg.rewrite.equivalence_temperature,
+                        max_tokens=cfg.rewrite.equivalence_max_tokens, schema=EQUIV_SCHEMA, schema_name="equivalence",
                         seed=0, tag="rewrite_check") for i in done]
     for i, res in zip(done, run_batch(model, reqs, desc="rewrite check"), strict=True):
         value = (res.data or {}).get("same_facts")
