@@ -72,8 +72,8 @@ def test_presidio_evaluator_fakes_are_generated_offline_and_measured(tmp_path):
     from assay.config import Filter
     from assay.filters.pii import DEFAULT_ENTITIES
     from assay.filters.pii_eval import labelled_set
-    from assay.filters.scoring import pii_scorer
     from assay.filters.scores import ScoreCache
+    from assay.filters.scoring import pii_scorer
 
     data = labelled_set(60, seed=1)
     assert len(data) == 60 and labelled_set(60, seed=1) == data  # seeded: the same set every run
