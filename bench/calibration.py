@@ -16,6 +16,7 @@ from assay.critique import Models
 from assay.critique.calibrate import evaluate, judges_only, load
 from assay.critique.reward import make_reward
 from assay.llm import Ledger, open_models
+from assay.roles import endpoint_roles
 
 
 def main() -> None:
@@ -24,10 +25,10 @@ def main() -> None:
     ap.add_argument("--data", default="bench/data/calibration.jsonl")
     args = ap.parse_args()
     params = load_params(args.params)
-    cfg, items = params.critique, load(args.data)
-    with open_models(params, cfg.endpoints(params.generate.endpoint), Ledger()) as m:
-        models = Models(judges=[m[j] for j in cfg.judges], reviser=m[cfg.reviser or params.generate.endpoint],
-                        reward=make_reward(cfg.reward, m, cfg.judges[0] if cfg.judges else ""))
+    cfg, items, roles = params.critique, load(args.data), endpoint_roles(params.critique, params.generate.endpoint)
+    with open_models(params, roles.critique(), Ledger()) as m:
+        models = Models(judges=[m[j] for j in roles.judges], reviser=m[roles.reviser],
+                        reward=make_reward(cfg.reward, m, roles.reward))
         rows = {"decision (signals + judges + reward)": evaluate(items, models, cfg)}
     rows["judges only (P(Yes) >= 0.5)"] = judges_only(rows["decision (signals + judges + reward)"], items)
     for name, result in rows.items():

@@ -8,6 +8,7 @@ from assay.critique.metrics import non_discriminating
 from assay.critique.reward import make_reward
 from assay.llm import Ledger, open_models
 from assay.records import CHUNK_COLUMNS, SAMPLE_COLUMNS, read_table, write_table
+from assay.roles import endpoint_roles
 from assay.stage import Outcome, error_rate_failure, run_stage
 
 
@@ -22,12 +23,11 @@ def add_arguments(p):
 def body(args, params):
     samples = read_table(args.samples, SAMPLE_COLUMNS, "critique")
     chunks = read_table(args.chunks, CHUNK_COLUMNS, "critique")
-    cfg, ledger = params.critique, Ledger()
-    reviser = cfg.reviser or params.generate.endpoint
-    with open_models(params, cfg.endpoints(params.generate.endpoint), ledger, responses=args.responses) as m:
-        models = Models(judges=[m[j] for j in cfg.judges], reviser=m[reviser],
-                        reward=make_reward(cfg.reward, m, cfg.judges[0] if cfg.judges else ""),
-                        agent=m[cfg.orchestrator_endpoint] if cfg.orchestrator == "llm" else None)
+    cfg, ledger, roles = params.critique, Ledger(), endpoint_roles(params.critique, params.generate.endpoint)
+    with open_models(params, roles.critique(), ledger, responses=args.responses) as m:
+        models = Models(judges=[m[j] for j in roles.judges], reviser=m[roles.reviser],
+                        reward=make_reward(cfg.reward, m, roles.reward),
+                        agent=m[roles.orchestrator] if roles.orchestrator else None)
         judged, metrics, states = critique(samples, chunks, models, cfg)
     write_table(judged, args.out)
     metrics["lessons"] = write_lessons(states, args.lessons)

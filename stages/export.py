@@ -9,8 +9,9 @@ import pandas as pd
 
 from assay.export import rejection_summary, sample_table, score_histogram, seed_hashes, write_export
 from assay.llm import describe
-from assay.records import CRITIQUE_COLUMNS, read_table, write_json
+from assay.records import FILTER_COLUMNS, read_table, write_json
 from assay.release import release_tag, worktree_state
+from assay.roles import endpoint_roles
 from assay.stage import Outcome, run_stage
 
 UPSTREAM = ("ingest", "generate", "critique", "filter")
@@ -26,15 +27,13 @@ def add_arguments(p):
 
 
 def body(args, params):
-    accepted = read_table(args.accepted, CRITIQUE_COLUMNS, "export")
+    accepted = read_table(args.accepted, FILTER_COLUMNS, "export")
     rejected = pd.read_parquet(args.rejected) if Path(args.rejected).is_file() else pd.DataFrame()
     stage_metrics = {s: json.loads((Path(args.metrics_dir) / f"{s}.json").read_text()) for s in UPSTREAM}
-    c = params.critique
-    reward = [c.reward.endpoint or c.judges[0]] if c.reward.kind == "llm" else []
-    used = dict.fromkeys([params.generate.endpoint, *c.judges, *reward, c.reviser, c.orchestrator_endpoint])
-    models = [describe(n, params.llm.endpoints[n]) for n in used if n]
-    if c.reward.kind == "endpoint":
-        models.append({"endpoint": "reward", "model": "HTTP scorer", "server": str(c.reward.url)})
+    roles = endpoint_roles(params.critique, params.generate.endpoint, params.filter.rewrite)
+    models = [describe(n, params.llm.endpoints[n]) for n in roles.used()]
+    if params.critique.reward.kind == "endpoint":
+        models.append({"endpoint": "reward", "model": "HTTP scorer", "server": str(params.critique.reward.url)})
     e = params.export
     lineage = worktree_state(params_file=args.params) | {"seed_files": seed_hashes(args.seeds)}
     metrics = write_export(accepted, args.out, name=e.dataset_name, license=e.license,

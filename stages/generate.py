@@ -2,10 +2,10 @@
 
 import sys
 
-from assay.generate import GENERATE_COLUMNS, generate, ledger_by_kind
+from assay.generate import generate, ledger_by_kind
 from assay.llm import Ledger, open_models
 from assay.prompts.lessons import read_lessons
-from assay.records import CHUNK_COLUMNS, read_table, write_table
+from assay.records import CHUNK_COLUMNS, GENERATE_COLUMNS, read_table, write_table
 from assay.stage import Outcome, error_rate_failure, run_stage
 
 

@@ -4,7 +4,8 @@ redaction variants scored up front; and the P/R measurement on presidio-evaluato
 import pytest
 
 from assay.config import Pii
-from assay.filters.pii import flagged, redact_messages, redaction_sets
+from assay.filters.decide import pii_hits
+from assay.filters.pii import redact_messages, redaction_sets
 from assay.filters.pii_eval import evaluate
 
 TEXT = "Ask Lumo Hearth support or email jane.doe@example.com"
@@ -17,11 +18,17 @@ def _entities(found):
     return sorted(f["entity"] for f in found)
 
 
-def test_flagged_applies_per_entity_thresholds_then_the_default_and_the_allow_list():
-    assert _entities(flagged(TEXT, FINDINGS, {}, 0.4, [])) == ["EMAIL_ADDRESS", "PERSON", "PHONE_NUMBER"]
-    assert _entities(flagged(TEXT, FINDINGS, {"PHONE_NUMBER": 0.5}, 0.4, [])) == ["EMAIL_ADDRESS", "PERSON"]
-    assert _entities(flagged(TEXT, FINDINGS, {"PERSON": 0.9}, 0.5, [])) == ["EMAIL_ADDRESS"]
-    assert _entities(flagged(TEXT, FINDINGS, {}, 0.5, ["lumo"])) == ["EMAIL_ADDRESS"]
+def _hits(thresholds, default, allow):
+    cfg = Pii(entities=["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER"], thresholds=thresholds, threshold=default,
+              allow=allow)
+    return _entities(pii_hits(TEXT, FINDINGS, cfg))
+
+
+def test_pii_hits_apply_per_entity_thresholds_then_the_default_and_the_allow_list():
+    assert _hits({}, 0.4, []) == ["EMAIL_ADDRESS", "PERSON", "PHONE_NUMBER"]
+    assert _hits({"PHONE_NUMBER": 0.5}, 0.4, []) == ["EMAIL_ADDRESS", "PERSON"]
+    assert _hits({"PERSON": 0.9}, 0.5, []) == ["EMAIL_ADDRESS"]
+    assert _hits({}, 0.5, ["lumo"]) == ["EMAIL_ADDRESS"]
 
 
 @pytest.mark.integration  # presidio-anonymizer imports presidio-analyzer + spaCy (~5 s)
@@ -65,8 +72,8 @@ def test_presidio_evaluator_fakes_are_generated_offline_and_measured(tmp_path):
     from assay.config import Filter
     from assay.filters.pii import DEFAULT_ENTITIES
     from assay.filters.pii_eval import labelled_set
-    from assay.filters.run import pii_scorer
     from assay.filters.scores import ScoreCache
+    from assay.filters.scoring import pii_scorer
 
     data = labelled_set(60, seed=1)
     assert len(data) == 60 and labelled_set(60, seed=1) == data  # seeded: the same set every run

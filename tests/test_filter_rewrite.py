@@ -7,8 +7,8 @@ import pytest
 
 from assay.config import Filter
 from assay.filters import rewrite
-from assay.filters.decide import decide
-from assay.filters.run import Scores
+from assay.filters.decide import decide, rewrite_candidates
+from assay.filters.scoring import Scores
 from assay.llm import ChatResult
 from tests.fakes import FakeChat
 
@@ -48,7 +48,7 @@ def toxic(texts):
 
 def test_rewrites_are_made_for_candidates_rechecked_and_applied_only_when_clean():
     chat = FakeChat(reply)
-    rewrites = rewrite.rewrite(SAMPLES, CFG, chat, lambda ts: [[] for _ in ts], toxic)
+    rewrites = rewrite.rewrite(SAMPLES, rewrite_candidates(SAMPLES, CFG), CFG, chat, lambda ts: [[] for _ in ts], toxic)
     assert len(chat.requests) == 4 and rewrites[4] is None  # the judges' reject is not rewritten
     assert "Warm and brief." in chat.requests[0].messages[0]["content"]
     scores = Scores(pii=[[] for _ in range(5)], toxicity=[{"profanity": 0.0}] * 5, toxicity_backend="profanity",
@@ -72,12 +72,16 @@ def test_meaning_check_catches_lost_numbers_and_names():
 
 
 def test_llm_equivalence_check_rejects_a_rewrite_the_model_calls_different():
-    cfg = CFG.model_copy(update={"rewrite": CFG.rewrite.model_copy(update={"llm_equivalence": True})})
+    cfg = CFG.model_copy(update={"rewrite": CFG.rewrite.model_copy(update={
+        "llm_equivalence": True, "equivalence_temperature": 0.2, "equivalence_max_tokens": 24})})
     answers = [{"answer": ANSWERS[0] + " Thanks."}, {"answer": ANSWERS[1]}, {"answer": ANSWERS[2]},
                {"answer": ANSWERS[3]}, {"same_facts": False}, {"same_facts": True}, {"same_facts": True},
                {"same_facts": True}]
-    rewrites = rewrite.rewrite(SAMPLES, cfg, FakeChat(answers), lambda ts: [[] for _ in ts], toxic)
+    chat = FakeChat(answers)
+    rewrites = rewrite.rewrite(SAMPLES, rewrite_candidates(SAMPLES, cfg), cfg, chat, lambda ts: [[] for _ in ts], toxic)
     assert [r["same_facts"] for r in rewrites[:4]] == [False, True, True, True]
+    budgets = {(r.tag, r.temperature, r.max_tokens) for r in chat.requests}  # both calls take params' budgets
+    assert budgets == {("rewrite", cfg.rewrite.temperature, cfg.rewrite.max_tokens), ("rewrite_check", 0.2, 24)}
 
 
 @pytest.mark.integration
@@ -93,7 +97,7 @@ def test_real_embedded_model_rewrites_through_assay_llm(tmp_path):
     raw["filter"]["rewrite"] |= {"enabled": True, "endpoint": "tiny", "max_tokens": 120}
     params = type(params).model_validate(raw)
     ledger = Ledger()
-    rewrites = _rewriter(params, ledger)(SAMPLES.head(1), lambda ts: [[] for _ in ts], toxic)
+    rewrites = _rewriter(params, ledger, tmp_path / "responses.jsonl")(SAMPLES.head(1), lambda ts: [[] for _ in ts], toxic)
     assert len(rewrites) == 1 and rewrites[0] is not None
     for r in rewrites:  # a 135M model: any outcome is fine as long as it is recorded, never raised
         assert (r["answer"] is None) == (r["error"] is not None)
@@ -113,7 +117,7 @@ def test_enabled_rewrite_needs_an_endpoint_that_exists_and_a_style_guide():
 
 
 def test_a_rewrite_identical_to_the_original_counts_as_unchanged():
-    rewrites = rewrite.rewrite(SAMPLES, CFG, FakeChat(lambda r: {"answer": ANSWERS[3]}),
+    rewrites = rewrite.rewrite(SAMPLES, rewrite_candidates(SAMPLES, CFG), CFG, FakeChat(lambda r: {"answer": ANSWERS[3]}),
                                lambda ts: [[] for _ in ts], toxic)
     scores = Scores(pii=[[] for _ in range(5)], toxicity=[{"profanity": 0.0}] * 5, toxicity_backend="profanity",
                     rewrites=rewrites)

@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 
 from assay.config import Generate
-from assay.generate import GENERATE_COLUMNS, can_ground, generate, ledger_by_kind, plan, quotas
+from assay.generate import can_ground, generate, ledger_by_kind, plan, quotas
 from assay.llm import ChatResult, Ledger
+from assay.records import GENERATE_COLUMNS
 from tests.fakes import FakeChat
 
 CHUNKS = pd.DataFrame([

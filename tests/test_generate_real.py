@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 from assay.config import Generate, Ingest
-from assay.generate import GENERATE_COLUMNS, generate
+from assay.generate import generate
 from assay.ingest import ingest
 from assay.llm import Ledger
 from assay.llm.cache import ResponseCache
 from assay.llm.client import OpenAIChat
 from assay.llm.server import embedded_server
 from assay.prompts import quote_in, spans
+from assay.records import GENERATE_COLUMNS
 
 KINDS = {"qa": {"share": 1}, "multi_turn": {"enabled": True, "share": 1, "turns": 2, "max_tokens": 400},
          "task_demo": {"enabled": True, "share": 1}, "refusal": {"enabled": True, "share": 1}}

@@ -12,7 +12,7 @@ import pytest
 from assay.config import Filter, Ingest, Params
 from assay.filters import injection
 from assay.filters.decide import decide
-from assay.filters.run import Scores
+from assay.filters.scoring import Scores
 from assay.ingest import ingest
 from assay.records import exported_parts, messages_text
 

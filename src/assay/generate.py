@@ -1,7 +1,7 @@
 """Chunks -> grounded samples of every task kind the chunk supports, in OpenAI chat format.
 
 Columns in: CHUNK_COLUMNS (a missing `kind` reads as prose). Columns out: GENERATE_COLUMNS
-(SAMPLE_COLUMNS + the diversity controls persona, topic, difficulty, style). The plan splits
+(assay.records: SAMPLE_COLUMNS + the diversity controls). The plan splits
 `max_chunks * samples_per_chunk` samples over the enabled kinds by share, each kind drawing from
 the chunks that can ground it, least-used chunks first (coverage). A call that fails or a reply
 that does not parse keeps its row with `error` and the raw text; the caller decides on the rate.
@@ -24,11 +24,9 @@ from assay.config import Generate, Kind
 from assay.llm import ChatModel, ChatRequest, ChatResult, Ledger, enforces_schema, run_batch
 from assay.prompts import multi_turn, qa, refusal, task_demo
 from assay.prompts.lessons import with_lessons
-from assay.records import SAMPLE_COLUMNS, content_hash
+from assay.records import content_hash
 
 PROMPTS = {"qa": qa, "multi_turn": multi_turn, "task_demo": task_demo, "refusal": refusal}
-CONTROLS = ["persona", "topic", "difficulty", "style"]
-GENERATE_COLUMNS = [*SAMPLE_COLUMNS, *CONTROLS]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from bs4 import BeautifulSoup
 
-from assay import openapi
+from assay import markup, openapi
 
 log = logging.getLogger(__name__)
 Piece = tuple[str, str, str]  # (section title, text, kind)
@@ -61,12 +61,15 @@ def section_kind(text: str) -> str:
 
 
 def load_markdown(text: str, title: str, problems: Counter[str] | None = None) -> list[Piece]:
-    """Split at headings; the section title is the heading path (e.g. 'Setup > Wiring')."""
+    """Split at headings; the section title is the heading path (e.g. 'Setup > Wiring'). A `#`
+    line inside fenced code (a shell comment) is text, not a heading."""
     pieces: list[tuple[str, str]] = []
     path: list[str] = []
     body: list[str] = []
-    for line in text.splitlines():
-        match = _HEADING.match(line)
+    lines = text.splitlines()
+    code = markup.code_lines(lines)
+    for i, line in enumerate(lines):
+        match = None if i in code else _HEADING.match(line)
         if match:
             pieces.append((" > ".join(path) or title, "\n".join(body)))
             level = len(match.group(1))
@@ -77,6 +80,12 @@ def load_markdown(text: str, title: str, problems: Counter[str] | None = None) -
     pieces.append((" > ".join(path) or title, "\n".join(body)))
     cleaned = [(sec, clean(txt)) for sec, txt in pieces]
     return [(sec, txt, section_kind(txt)) for sec, txt in cleaned if txt]
+
+
+def load_docs(text: str, title: str, problems: Counter[str] | None = None) -> list[Piece]:
+    """Markdown as docs sites write it (Docusaurus/MDX, MkDocs, Hugo): front matter, imports,
+    tags, admonition markers and shortcodes removed (assay.markup.plain), then load_markdown."""
+    return load_markdown(markup.plain(text), title, problems)
 
 
 _BLOCKS = ["p", "li", "td", "th", "tr", "pre", "div", "blockquote", "dd", "dt", "ul", "ol", "table",
@@ -209,7 +218,7 @@ def load_pdf(data: bytes, title: str, problems: Counter[str] | None = None) -> l
     return [(f"{title} p.{n}", text, section_kind(text)) for n, text in enumerate(pages, 1) if text]
 
 
-LOADERS = {".md": load_markdown, ".markdown": load_markdown, ".txt": load_markdown,
+LOADERS = {".md": load_docs, ".markdown": load_docs, ".mdx": load_docs, ".txt": load_markdown,
            ".html": load_html, ".htm": load_html, ".jsonl": load_jsonl, ".csv": load_csv,
            ".yaml": load_openapi, ".yml": load_openapi, ".json": load_openapi, ".pdf": load_pdf}
 BINARY = {".pdf"}  # loaders that take bytes

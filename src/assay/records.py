@@ -3,10 +3,11 @@
 Chunks (ingest): chunk_id, source, section, position, text, n_tokens, content_hash, kind
 (prose | ticket | chat | api_operation | workflow).
 Samples (generate ->): id, task, messages [{role, content}], seed_ids [chunk_id], evidence [str],
-evidence_ok, generation (JSON), error, raw; critique adds critique (JSON), score, verdict;
-filter adds filter (JSON), reasons [str]. Free-form nested fields are JSON strings so that the
-Parquet schema never drifts between runs; `messages`, `seed_ids`, `evidence`, `reasons` are native
-lists. Stages add columns and never rename them.
+evidence_ok, generation (JSON), error, raw, and the diversity controls persona, topic,
+difficulty, style; critique adds critique (JSON), score, verdict; filter adds filter (JSON),
+reasons [str]. Free-form nested fields are JSON strings so that the Parquet schema never drifts
+between runs; `messages`, `seed_ids`, `evidence`, `reasons` are native lists. Stages add columns
+and never rename them; each stage's columns are the constants below and nowhere else.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from assay.errors import AssayError
 
 CHUNK_COLUMNS = ["chunk_id", "source", "section", "position", "text", "n_tokens", "content_hash", "kind"]
 SAMPLE_COLUMNS = ["id", "task", "messages", "seed_ids", "evidence", "evidence_ok", "generation", "error", "raw"]
+CONTROL_COLUMNS = ["persona", "topic", "difficulty", "style"]  # the diversity controls of a sample
+GENERATE_COLUMNS = [*SAMPLE_COLUMNS, *CONTROL_COLUMNS]
 CRITIQUE_COLUMNS = [*SAMPLE_COLUMNS, "critique", "score", "verdict"]
+FILTER_COLUMNS = [*CRITIQUE_COLUMNS, "filter", "reasons"]
 
 
 def content_hash(*parts: Any, length: int = 16) -> str:
@@ -91,13 +95,16 @@ def messages_text(messages: Any) -> str:
     return "\n".join(str(m["content"]) for m in (messages if messages is not None else []))
 
 
-def exported_parts(messages: Any, evidence: Any) -> list[dict[str, str]]:
-    """Messages followed by each evidence quote as an `evidence` part: everything of a row that is
-    exported, so that PII, toxicity and injection checks (and redaction) cover the quotes too."""
+def exported_parts(messages: Any, evidence: Any) -> list[dict[str, Any]]:
+    """Everything of a row that is exported, as parts with a `content`, so that PII, toxicity and
+    injection checks (and redaction) cover the quotes too: the chat messages ({role, content}),
+    then each evidence quote ({quote: its index, content}). A quote has no `role`: it can never be
+    taken for a turn of the conversation."""
     quotes = [] if evidence is None else list(evidence)
-    return [*(messages if messages is not None else []), *({"role": "evidence", "content": str(e)} for e in quotes)]
+    return [*(messages if messages is not None else []), *({"quote": i, "content": str(e)} for i, e in enumerate(quotes))]
 
 
-def split_parts(parts: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[str]]:
-    """Inverse of exported_parts: (messages, evidence quotes)."""
-    return ([m for m in parts if m["role"] != "evidence"], [m["content"] for m in parts if m["role"] == "evidence"])
+def split_parts(parts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Inverse of exported_parts: (messages, evidence quotes in order)."""
+    quotes = sorted((p for p in parts if "quote" in p), key=lambda p: p["quote"])
+    return [p for p in parts if "quote" not in p], [str(p["content"]) for p in quotes]

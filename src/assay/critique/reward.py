@@ -67,9 +67,10 @@ class NoReward:
         return [{} for _ in conversations]
 
 
-def make_reward(cfg: Reward, models: dict[str, ChatModel], default_endpoint: str) -> RewardScorer:
+def make_reward(cfg: Reward, models: dict[str, ChatModel], endpoint: str | None) -> RewardScorer:
+    """The scorer `cfg.kind` names; an LLM scorer calls `endpoint` (assay.roles resolves it)."""
     if cfg.kind == "endpoint":
         return EndpointReward(str(cfg.url))
-    if cfg.kind == "llm":
-        return LLMReward(models[cfg.endpoint or default_endpoint], cfg.max_tokens)
+    if cfg.kind == "llm" and endpoint:
+        return LLMReward(models[endpoint], cfg.max_tokens)
     return NoReward()

@@ -1,5 +1,12 @@
 """The one step that decides: thresholds from params applied to cached scores. Pure: no model
-runs here (a redaction whose re-check was not scored up front is scored through `recheck`)."""
+runs here (a redaction whose re-check was not scored up front is scored through `recheck`).
+
+Every keep/drop rule lives here: the gate (`gate_reasons`, which also picks the rows worth a
+tone rewrite), the PII and toxicity comparisons (`pii_hits`, `toxic_labels`, applied to samples
+and to rewrites alike), domain, injection, dedup, and whether a rewrite may replace an answer.
+Rejection reasons, in order: generation_error, critique_<verdict>, evidence_not_in_chunk,
+toxic:<label>, off_domain, prompt_injection, pii:<ENTITY>, pii_after_redaction:<ENTITY>, then the
+DUPLICATE_REASONS (contaminated, duplicate_of_previous, duplicate, semantic_duplicate)."""
 
 from __future__ import annotations
 
@@ -10,31 +17,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assay.config import Filter
+from assay.config import Filter, Pii, Toxicity
 from assay.filters import dedup, embed, pii, reference, rewrite
-from assay.filters.run import Scores
+from assay.filters.scoring import Scores
 from assay.records import exported_parts, messages_text, split_parts
 
 Recheck = Callable[[list[str]], list[list[dict]]]
+# Dedup rules, in the order they run over the rows that pass every other rule.
+DUPLICATE_REASONS = ("contaminated", "duplicate_of_previous", "duplicate", "semantic_duplicate")
 
 
-def _pii_rules(messages: list[dict], findings: list[dict], cfg: Filter, scores: Scores,
-               recheck: Recheck) -> tuple[list[str], list[dict] | None, list[str]]:
-    """(reasons, redacted messages or None, redacted entities) for one row."""
-    p = cfg.pii
-    text = messages_text(messages)
-    hits = pii.flagged(text, findings, p.thresholds, p.threshold, p.allow)
-    drop = sorted({f["entity"] for f in hits if p.policy.get(f["entity"], p.default_policy) == "drop"})
-    if drop or not hits:
-        return [f"pii:{e}" for e in drop], None, []
-    redacted = pii.redact_messages(messages, hits)
-    new_text = messages_text(redacted)
-    found = scores.rechecks[new_text] if new_text in scores.rechecks else recheck([new_text])[0]
-    left = sorted({f["entity"] for f in pii.flagged(new_text, found, p.thresholds, p.threshold, p.allow)})
-    return [f"pii_after_redaction:{e}" for e in left], redacted, sorted({f["entity"] for f in hits})
+def pii_hits(text: str, findings: list[dict], cfg: Pii) -> list[dict]:
+    """Findings at or above their entity's threshold (`thresholds`, else `threshold`) whose span
+    names none of the `allow` terms."""
+    return [f for f in pii.not_allowed(text, findings, cfg.allow)
+            if f["score"] >= cfg.thresholds.get(f["entity"], cfg.threshold)]
 
 
-def _base_reasons(row: Any, toxicity: dict[str, float], domain: float | None, cfg: Filter) -> list[str]:
+def toxic_labels(scores: dict[str, float], cfg: Toxicity) -> list[str]:
+    """Labels scoring at or above their threshold (`thresholds`, else `threshold`), sorted."""
+    return sorted(k for k, v in scores.items() if v >= cfg.thresholds.get(k, cfg.threshold))
+
+
+def gate_reasons(row: Any, cfg: Filter) -> list[str]:
+    """Reasons no scorer threshold can change: the generation failed, the critique did not
+    accept, the evidence is not in the chunk (when required)."""
     reasons = []
     if isinstance(row.error, str):
         reasons.append("generation_error")
@@ -42,8 +49,33 @@ def _base_reasons(row: Any, toxicity: dict[str, float], domain: float | None, cf
         reasons.append(f"critique_{row.verdict}")
     if not isinstance(row.error, str) and cfg.require_evidence and not row.evidence_ok:
         reasons.append("evidence_not_in_chunk")
-    t = cfg.toxicity
-    reasons += sorted(f"toxic:{k}" for k, v in toxicity.items() if v >= t.thresholds.get(k, t.threshold))
+    return reasons
+
+
+def rewrite_candidates(samples: pd.DataFrame, cfg: Filter) -> list[int]:
+    """Row positions worth a tone rewrite: those the gate keeps, so a threshold change never asks
+    for a new rewrite."""
+    return [i for i, row in enumerate(samples.itertuples()) if not gate_reasons(row, cfg)]
+
+
+def _pii_rules(messages: list[dict], findings: list[dict], cfg: Filter, scores: Scores,
+               recheck: Recheck) -> tuple[list[str], list[dict] | None, list[str]]:
+    """(reasons, redacted messages or None, redacted entities) for one row."""
+    p = cfg.pii
+    text = messages_text(messages)
+    hits = pii_hits(text, findings, p)
+    drop = sorted({f["entity"] for f in hits if p.policy.get(f["entity"], p.default_policy) == "drop"})
+    if drop or not hits:
+        return [f"pii:{e}" for e in drop], None, []
+    redacted = pii.redact_messages(messages, hits)
+    new_text = messages_text(redacted)
+    found = scores.rechecks[new_text] if new_text in scores.rechecks else recheck([new_text])[0]
+    left = sorted({f["entity"] for f in pii_hits(new_text, found, p)})
+    return [f"pii_after_redaction:{e}" for e in left], redacted, sorted({f["entity"] for f in hits})
+
+
+def _base_reasons(row: Any, toxicity: dict[str, float], domain: float | None, cfg: Filter) -> list[str]:
+    reasons = gate_reasons(row, cfg) + [f"toxic:{k}" for k in toxic_labels(toxicity, cfg.toxicity)]
     if domain is not None and domain < cfg.domain.threshold:
         reasons.append("off_domain")
     return reasons
@@ -101,9 +133,8 @@ def _rewrite_problems(entry: dict, cfg: Filter) -> list[str]:
     if entry.get("error"):
         return ["rewrite_failed"]
     problems = rewrite.meaning_problems(entry["original"], entry["answer"])
-    p, t = cfg.pii, cfg.toxicity
-    problems += [f"pii:{f['entity']}" for f in pii.flagged(entry["text"], entry["pii"], p.thresholds, p.threshold, p.allow)]
-    problems += [f"toxic:{k}" for k, v in entry["toxicity"].items() if v >= t.thresholds.get(k, t.threshold)]
+    problems += [f"pii:{f['entity']}" for f in pii_hits(entry["text"], entry["pii"], cfg.pii)]
+    problems += [f"toxic:{k}" for k in toxic_labels(entry["toxicity"], cfg.toxicity)]
     return problems + (["not_equivalent"] if entry["same_facts"] is False else [])
 
 
@@ -125,7 +156,7 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
            refs: tuple[list[str], list[str]] = ([], []),
            evals: tuple[list[str], list[str]] = ([], [])) -> pd.DataFrame:
     """Apply every rule; return samples with (possibly redacted or rewritten) `messages`, `filter`
-    and `reasons`. Dedup rules run over the rows that pass every other rule, in the order:
+    and `reasons` (assay.records.FILTER_COLUMNS). Dedup rules run over the rows that pass every other rule, in the order:
     contamination, previous versions, near-duplicates, semantic duplicates; each keeps the
     best-scored representative."""
     domain = _domain(scores, cfg)
@@ -145,14 +176,15 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
     texts = [messages_text(m) for m in messages]
     ids = samples["id"].tolist()
     alive = [i for i, r in enumerate(reasons) if not r]
-    for reason, key, found in (("contaminated", "contamination", _contaminated(texts, alive, evals, cfg)),
-                               ("duplicate_of_previous", "previous", _against(texts, ids, alive, refs, cfg))):
+    contaminated, previous, near_reason, semantic_reason = DUPLICATE_REASONS
+    for reason, key, found in ((contaminated, "contamination", _contaminated(texts, alive, evals, cfg)),
+                               (previous, "previous", _against(texts, ids, alive, refs, cfg))):
         for i, detail in found.items():
             reasons[i].append(reason)
             info[i][key] = detail
         alive = [i for i in alive if i not in found]
     near, semantic = _duplicates(texts, samples, alive, scores, cfg)
-    for reason, found in (("duplicate", near), ("semantic_duplicate", semantic)):
+    for reason, found in ((near_reason, near), (semantic_reason, semantic)):
         for i, rep in found.items():
             reasons[i].append(reason)
             info[i]["duplicate_of"] = rep

@@ -180,13 +180,11 @@ def redact(text: str, findings: list[dict], threshold: float) -> str:
     return _anonymizer().anonymize(text, kept, operators=operators).text
 
 
-def flagged(text: str, findings: list[dict], thresholds: dict[str, float], default: float,
-            allow: list[str]) -> list[dict]:
-    """Findings at or above their entity's threshold (`thresholds`, else `default`) whose matched
-    span names none of the `allow` terms (product and company names NER mistakes for people)."""
+def not_allowed(text: str, findings: list[dict], allow: list[str]) -> list[dict]:
+    """Findings whose matched span names none of the `allow` terms (product and company names NER
+    mistakes for people). Thresholds are applied by assay.filters.decide.pii_hits only."""
     allowed = [a.casefold() for a in allow]
-    return [f for f in findings if f["score"] >= thresholds.get(f["entity"], default)
-            and not any(a in text[f["start"]:f["end"]].casefold() for a in allowed)]
+    return [f for f in findings if not any(a in text[f["start"]:f["end"]].casefold() for a in allowed)]
 
 
 def redact_messages(messages: list[dict], findings: list[dict]) -> list[dict]:
@@ -208,7 +206,7 @@ def redaction_sets(text: str, findings: list[dict], entities: set[str], allow: l
     """Every non-empty set of findings that some choice of per-entity thresholds would redact,
     for the `entities` whose policy is redact (at most `limit` sets). The scoring step re-checks
     the redacted text of each up front, so a later threshold change finds its re-check cached."""
-    candidates = flagged(text, [f for f in findings if f["entity"] in entities], {}, 0.0, allow)
+    candidates = not_allowed(text, [f for f in findings if f["entity"] in entities], allow)
     cuts: list[list[tuple[str, float | None]]] = [[]]
     for entity in sorted({f["entity"] for f in candidates}):
         levels = sorted({f["score"] for f in candidates if f["entity"] == entity})

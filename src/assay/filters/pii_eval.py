@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from assay.config import Pii
 from assay.errors import AssayError
-from assay.filters.pii import flagged
+from assay.filters.decide import pii_hits
 
 Gold = list[tuple[str, int, int]]  # (entity, start, end)
 
@@ -61,7 +61,7 @@ def evaluate(data: list[tuple[str, Gold]], analyze: Callable[[list[str]], list[l
     for (text, gold), found in zip(data, analyze(texts), strict=True):
         gold = [g for g in gold if g[0] in per]
         pred = [(f["entity"], f["start"], f["end"])
-                for f in flagged(text, found, cfg.thresholds, cfg.threshold, cfg.allow)]
+                for f in pii_hits(text, found, cfg)]
         for p in pred:
             hit = any(_overlaps(p, g) for g in gold)
             per[p[0]][0 if hit else 1] += 1

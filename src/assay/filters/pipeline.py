@@ -9,22 +9,23 @@ import pandas as pd
 
 from assay.config import Params
 from assay.filters import pii_eval, rewrite, sources
-from assay.filters.decide import decide
+from assay.filters.decide import decide, rewrite_candidates
 from assay.filters.report import metrics
-from assay.filters.run import pii_scorer, score
 from assay.filters.scores import ScoreCache
+from assay.filters.scoring import pii_scorer, score
 
 
 def _rewriter(params: Params, ledger: Any, responses: str | Path):
     """assay.filters.rewrite bound to the endpoint in params (server starts on a cache miss)."""
+    from assay import roles
     from assay.llm import open_models
 
     cfg = params.filter
 
     def run(samples: pd.DataFrame, analyze, toxic) -> list[dict | None]:
-        name = str(cfg.rewrite.endpoint)
+        name = str(roles.rewriter(cfg.rewrite))
         with open_models(params, [name], ledger, responses=responses) as models:
-            return rewrite.rewrite(samples, cfg, models[name], analyze, toxic)
+            return rewrite.rewrite(samples, rewrite_candidates(samples, cfg), cfg, models[name], analyze, toxic)
 
     return run
 

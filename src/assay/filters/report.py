@@ -9,10 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from assay.filters.decide import domain_summary
+from assay.filters.decide import DUPLICATE_REASONS, domain_summary
 from assay.filters.scores import ScoreCache
-
-DUPLICATE_REASONS = ("duplicate", "semantic_duplicate", "duplicate_of_previous", "contaminated")
 
 
 def _dedup_ratio(reasons: pd.Series) -> dict[str, float]:

@@ -2,9 +2,9 @@
 production voice of params' style guide; the rewrite is re-checked (PII, toxicity, facts) before
 the decision applies it. The original answer stays in the record (`filter.rewrite.original`).
 
-LLM calls go through assay.llm only (cached responses). Candidates are the rows no threshold can
-reject on the way in (no error, accepted by the judges, evidence found), so a threshold change
-never asks for a new rewrite: every rewrite and its re-check scores exist before `decide`.
+LLM calls go through assay.llm only (cached responses). Which rows are candidates, and whether a
+rewrite may replace the answer, is decided in assay.filters.decide (rewrite_candidates,
+_rewrite_problems): every rewrite and its re-check scores exist before `decide` runs.
 """
 
 from __future__ import annotations
@@ -32,13 +32,6 @@ EQUIV = ("Do these two answers state exactly the same facts (numbers, names, con
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z0-9]*(?:[-\s][A-Z0-9][A-Za-z0-9]*)*")
-
-
-def candidates(samples: pd.DataFrame, cfg: Filter) -> list[int]:
-    """Row positions to rewrite: no error, verdict accept, evidence found (when required)."""
-    return [i for i, row in enumerate(samples.itertuples())
-            if not isinstance(row.error, str) and row.verdict == "accept"
-            and (row.evidence_ok or not cfg.require_evidence)]
 
 
 def _last_answer(messages: list[dict]) -> tuple[int, str, str]:
@@ -78,10 +71,11 @@ def with_answer(messages: list[dict], answer: str) -> list[dict]:
     return [{**m, "content": answer} if i == idx else dict(m) for i, m in enumerate(messages)]
 
 
-def rewrite(samples: pd.DataFrame, cfg: Filter, model: ChatModel, analyze: Callable, toxic: Callable) -> list[dict | None]:
-    """Per row: None (not a candidate) or {answer, original, error, pii, toxicity, same_facts}.
-    Failed calls are rows with `error` (the original is then kept). Scores the rewritten texts."""
-    rows = candidates(samples, cfg)
+def rewrite(samples: pd.DataFrame, rows: list[int], cfg: Filter, model: ChatModel, analyze: Callable,
+            toxic: Callable) -> list[dict | None]:
+    """Per row: None (not in `rows`, the candidates) or {answer, original, error, pii, toxicity,
+    same_facts}. Failed calls are rows with `error` (the original is then kept). Scores the
+    rewritten texts."""
     msgs = [list(samples["messages"].iloc[i]) for i in rows]
     results = run_batch(model, [request(m, cfg) for m in msgs], desc="rewrite")
     out: list[dict | None] = [None] * len(samples)
@@ -95,14 +89,15 @@ def rewrite(samples: pd.DataFrame, cfg: Filter, model: ChatModel, analyze: Calla
     for i, found, tox in zip(done, analyze(texts), toxic(texts), strict=True):
         out[i] |= {"pii": found, "toxicity": tox, "text": texts[done.index(i)]}
     if cfg.rewrite.llm_equivalence and done:
-        _equivalence(out, done, model)
+        _equivalence(out, done, model, cfg)
     return out
 
 
-def _equivalence(out: list[Any], done: list[int], model: ChatModel) -> None:
+def _equivalence(out: list[Any], done: list[int], model: ChatModel, cfg: Filter) -> None:
     """Ask the model whether original and rewrite state the same facts (None: no usable reply)."""
     reqs = [ChatRequest(messages=[{"role": "user", "content": EQUIV.format(a=out[i]["original"], b=out[i]["answer"])}],
-                        temperature=0.0, max_tokens=32, schema=EQUIV_SCHEMA, schema_name="equivalence",
+                        temperature=cfg.rewrite.equivalence_temperature,
+                        max_tokens=cfg.rewrite.equivalence_max_tokens, schema=EQUIV_SCHEMA, schema_name="equivalence",
                         seed=0, tag="rewrite_check") for i in done]
     for i, res in zip(done, run_batch(model, reqs, desc="rewrite check"), strict=True):
         value = (res.data or {}).get("same_facts")

@@ -11,8 +11,8 @@ from assay.config import Endpoint, Params
 from assay.errors import AssayError
 from assay.llm.cache import ResponseCache
 from assay.llm.client import ChatModel, Ledger, OpenAIChat
-from assay.llm.models import resolve_model
 from assay.llm.server import embedded_server
+from assay.llm.weights import resolve_weights
 
 
 def describe(name: str, ep: Endpoint) -> dict[str, str]:
@@ -51,7 +51,7 @@ def open_models(params: Params, names: list[str], ledger: Ledger,
                       "timeout_s": ep.timeout_s, "max_retries": ep.max_retries,
                       "price_in": ep.price_in_per_1m, "price_out": ep.price_out_per_1m}
             if ep.embedded:
-                _, model_id = resolve_model(ep.embedded)  # fails fast with the install hint
+                _, model_id = resolve_weights(ep.embedded)  # fails fast with the install hint
 
                 def start(ep: Endpoint = ep) -> str:
                     return stack.enter_context(embedded_server(

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from assay.errors import AssayError
-from assay.llm.models import resolve_model
+from assay.llm.weights import resolve_weights
 
 START_TIMEOUT_S = 180.0
 
@@ -104,7 +104,7 @@ def embedded_server(model: str, *, n_parallel: int = 4, n_ctx: int = 8192,
                     threads: int = 2) -> Iterator[ServerInfo]:
     """Yield a healthy server for registry model `model`: reuse a running one, else start one
     (assembling the model if needed) and stop it on exit. AssayError if it cannot start."""
-    resolve_model(model)  # fail fast, in this process, with the install hint
+    resolve_weights(model)  # fail fast, in this process, with the install hint
     state = state_dir() / f"{model}.json"
     found = _read_state(state)
     if found and healthy(found["base_url"]):
@@ -132,7 +132,7 @@ def serve(model: str, n_parallel: int, n_ctx: int, threads: int, state: Path, po
     announce it in `state`."""
     import xllamacpp  # heavy native import, only in the server process
 
-    path, model_id = resolve_model(model)
+    path, model_id = resolve_weights(model)
     params = xllamacpp.CommonParams()
     params.model.path = str(path)
     params.hostnames = ["127.0.0.1"]  # loopback only, never a public interface

@@ -32,13 +32,17 @@ def evidence_ok(evidence: list[str], chunk_text: str) -> bool:
 
 _ITEM = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+|[A-Z][\w ]{0,20}:(?:\s|$))")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`])")
+# Markup a quote must not carry: code fences, HTML/JSX tags, Hugo shortcodes, admonition markers,
+# Markdown link targets and heading marks (loaders remove them; this guards other sources).
+MARKUP = re.compile(r"```|~~~|</?[A-Za-z!][^<>]*>|\{\{|\}\}|:::|!!!|\]\(|^#{1,6}\s")
 
 
 def spans(text: str, limit: int = 250) -> list[str]:
     """The chunk's sentences, in order and de-duplicated, as evidence candidates: paragraphs are
     split on blank lines, list items, numbered steps and `Speaker:` lines start a unit of their own,
     hard-wrapped lines are joined, and each unit is split at sentence ends. Spans under three words
-    or shorter than a quote (see quote_in) are left out. Every span occurs in `text` under quote_in.
+    or shorter than a quote (see quote_in), and spans carrying markup (MARKUP), are left out. Every
+    span occurs in `text` under quote_in.
     `limit` keeps an enum within what hosted structured-output APIs accept (OpenAI: 500 values);
     a default-sized chunk has 1-32 sentences."""
     units: list[str] = []
@@ -50,7 +54,8 @@ def spans(text: str, limit: int = 250) -> list[str]:
             else:
                 units.append(line)
     out = [s.strip() for u in units for s in _SENTENCE_END.split(u)]
-    return list(dict.fromkeys(s for s in out if len(s.split()) >= 3 and quote_in(s, text)))[:limit]
+    kept = (s for s in out if len(s.split()) >= 3 and not MARKUP.search(s) and quote_in(s, text))
+    return list(dict.fromkeys(kept))[:limit]
 
 
 def sentence_schema(chunk_text: str | None, keep: Callable[[str], bool] | None = None,

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from assay.config import Filter
-from assay.filters import embed, pii, run
+from assay.filters import embed, pii, scoring
 from assay.filters.decide import decide
 from assay.filters.report import metrics
-from assay.filters.run import Scores, score
 from assay.filters.scores import ScoreCache, scorer_key
-from assay.records import exported_parts, messages_text
+from assay.filters.scoring import Scores, score
+from assay.records import exported_parts, messages_text, split_parts
 
 OFF = {"domain": {"enabled": False}, "dedup": {"semantic": {"enabled": False}}}
 CFG = Filter.model_validate({"pii": {"entities": ["EMAIL_ADDRESS", "PHONE_NUMBER", "PERSON"], "threshold": 0.5}, **OFF})
@@ -192,7 +192,7 @@ def test_changing_any_threshold_reruns_no_model(tmp_path, monkeypatch):
         analyze = staticmethod(calls["pii"])
 
     monkeypatch.setattr(pii, "PiiScorer", FakePii)
-    monkeypatch.setattr(run, "make_scorer", lambda *a, **k: type(
+    monkeypatch.setattr(scoring, "make_scorer", lambda *a, **k: type(
         "T", (), {"name": "profanity", "version": "fake-1", "score": staticmethod(calls["tox"])})())
     monkeypatch.setattr(embed, "embed", calls["embed"])
     chunks = pd.DataFrame({"chunk_id": ["c"], "text": ["sensors"]})
@@ -232,3 +232,12 @@ def test_default_against_reads_pulled_releases_not_the_live_export(tmp_path, mon
         pd.DataFrame({"id": ["x"], "text": ["t"]}).to_parquet(tmp_path / folder / "train.parquet")
     monkeypatch.chdir(tmp_path)
     assert expand(against) == [Path("data/previous/v1/data/train.parquet")]
+
+
+def test_evidence_quotes_are_parts_without_a_role_and_split_back_in_order():
+    messages = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]
+    parts = exported_parts(messages, ["first quote", "second quote"])
+    assert [p.get("role") for p in parts] == ["user", "assistant", None, None]
+    assert messages_text(parts) == "Q?\nA.\nfirst quote\nsecond quote"
+    assert split_parts(parts) == (messages, ["first quote", "second quote"])
+    assert split_parts(exported_parts(messages, None)) == (messages, [])

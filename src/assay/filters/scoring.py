@@ -1,13 +1,10 @@
-"""The filter stage: scorers score (cached), one step decides with the thresholds in params.
+"""The filter's scoring step: every scorer (PII, toxicity, embeddings, injection, the tone
+rewrite and its re-checks) runs in `score`, through ScoreCache; assay.filters.decide is pure given
+the scores, so changing any threshold reruns no model.
 
-Columns in: CRITIQUE_COLUMNS (+ chunks: chunk_id, text). Columns out: + filter (JSON: pii
-findings, toxicity and domain scores, duplicate_of, contamination, redaction, rewrite) and
-reasons (list of str; empty when kept). Rejection reasons, in order: generation_error,
-critique_<verdict>, evidence_not_in_chunk, toxic:<label>, off_domain, pii:<ENTITY>,
-pii_after_redaction:<ENTITY>, contaminated, duplicate_of_previous, duplicate, semantic_duplicate.
-
-Every model runs in `score` (through ScoreCache); `decide` is pure given the scores, so changing
-any threshold reruns no model.
+The stage's columns in: CRITIQUE_COLUMNS (+ chunks: chunk_id, text); out (written by decide):
++ filter (JSON: pii findings, toxicity and domain scores, duplicate_of, contamination, redaction,
+rewrite) and reasons (list of str; empty when kept; the names are listed in assay.filters.decide).
 """
 
 from __future__ import annotations

