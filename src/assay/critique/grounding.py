@@ -112,11 +112,10 @@ def _windows(source_sents: list[list[str]]) -> list[list[str]]:
     return [a + b for a, b in zip(source_sents, source_sents[1:] + [[]], strict=True)]
 
 
-def _claim_signals(claim: list[str], src: set[str], windows: list[list[str]]) -> tuple[float, int, int, float, float, int]:
+def _claim_signals(claim: list[str], src: set[str], windows: list[list[str]]) -> tuple[float, int, int, float, float]:
     """(unsupported share, negation mismatch, qualifier mismatch, share of the claim's words and of
-    its word pairs missing from the passage it aligns with, source words it takes from elsewhere)
-    of one claim. The local figures catch what global overlap cannot: a name swapped for another
-    one from elsewhere in the source."""
+    its word pairs missing from the passage it aligns with) of one claim. The local shares catch
+    what global overlap cannot: a name swapped for another one from elsewhere in the source."""
     unsupported = sum(t not in src for t in claim) / len(claim)
     window = _align(claim, windows)
     aligned = set(window)
@@ -125,15 +124,14 @@ def _claim_signals(claim: list[str], src: set[str], windows: list[list[str]]) ->
     local = sum(t not in aligned for t in claim) / len(claim)
     pairs = _pairs(claim)
     local_pairs = (len(pairs - _pairs(window)) / len(pairs)) if pairs else local
-    moved = len({t for t in claim if t in src and t not in aligned})
-    return unsupported, neg, qual, local, local_pairs, moved
+    return unsupported, neg, qual, local, local_pairs
 
 
 UNSIGNED = ("length_log", "judge_yes")  # signals a fit may weigh either way; every other one only lowers P(grounded)
 JUDGE = "judge_yes"  # the judges' mean P(Yes), a signal when the fitted model was given it
 FEATURES = ("unsupported_share", "unsupported_log", "worst_claim", "numbers_missing", "names_missing",
             "pairs_unsupported", "question_vouched", "negation_mismatch", "qualifier_mismatch", "polarity_flip",
-            "aligned_unsupported", "aligned_pairs_unsupported", "moved_words", "length_log")
+            "aligned_unsupported", "aligned_pairs_unsupported", "length_log")
 
 
 def signals(source: str, user: str, answer: str) -> dict[str, float]:
@@ -165,7 +163,6 @@ def signals(source: str, user: str, answer: str) -> dict[str, float]:
         "polarity_flip": float(any(flipped(c, raw_sents) for c in sentences(answer))),
         "aligned_unsupported": max(p[3] for p in per_claim),
         "aligned_pairs_unsupported": max(p[4] for p in per_claim),
-        "moved_words": math.log1p(max(p[5] for p in per_claim)),
         "length_log": math.log1p(len(ans)),
     }
 
