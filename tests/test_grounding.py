@@ -81,3 +81,14 @@ def test_refitting_on_dev_reproduces_the_shipped_decision_and_its_test_figures(t
     result = json.loads((tmp_path / "test.json").read_text())["ALL"]
     print("test split:", result)
     assert result["n"] >= 1000 and result["balanced_accuracy"] >= 0.70  # a regression floor, README has the figures
+
+
+def test_the_judge_stage_combines_when_there_is_a_verdict_and_only_then():
+    spec = {**grounding.load().spec, "stack": {"coef_signals": 1.0, "coef_judge": 1.0, "intercept": 0.0,
+                                               "threshold": 0.6}}
+    model = grounding.Model(spec)
+    assert model.combined(0.7, None) == (0.7, model.threshold, "signals")
+    p_doubt, t, by = model.combined(0.7, 0.1)
+    assert by == "signals+judge" and t == 0.6 and p_doubt < 0.7 < model.combined(0.7, 0.9)[0]
+    no_stack = grounding.Model({k: v for k, v in spec.items() if k != "stack"})
+    assert no_stack.combined(0.7, 0.1)[2] == "signals"

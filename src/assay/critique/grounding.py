@@ -127,8 +127,7 @@ def _claim_signals(claim: list[str], src: set[str], windows: list[list[str]]) ->
     return unsupported, neg, qual, local, local_pairs
 
 
-UNSIGNED = ("length_log", "judge_yes")  # signals a fit may weigh either way; every other one only lowers P(grounded)
-JUDGE = "judge_yes"  # the judges' mean P(Yes), a signal when the fitted model was given it
+UNSIGNED = ("length_log",)  # signals a fit may weigh either way; every other one only lowers P(grounded)
 FEATURES = ("unsupported_share", "unsupported_log", "worst_claim", "numbers_missing", "names_missing",
             "pairs_unsupported", "question_vouched", "negation_mismatch", "qualifier_mismatch", "polarity_flip",
             "aligned_unsupported", "aligned_pairs_unsupported", "length_log")
@@ -178,26 +177,43 @@ def unsupported_words(source: str, answer: str, limit: int = 8) -> list[str]:
     return list(seen)[:limit]
 
 
+def logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
 class Model:
-    """A fitted logistic regression over named signals: P(grounded) and the accept threshold."""
+    """A fitted logistic regression over named signals (P(grounded) from the signals alone, and its
+    accept threshold), and, when fitted with a judge, a second logistic stage that combines that
+    probability with the judges' P(Yes): logit P = a * logit(P_signals) + b * logit(P_judge) + c,
+    with its own threshold. The judge stage was fitted on a smaller judged subsample of dev."""
 
     def __init__(self, spec: dict[str, Any]):
         self.spec = spec
         self.features: list[str] = spec["features"]
         self.threshold: float = spec["threshold"]
+        self.stack: dict[str, Any] | None = spec.get("stack")
 
     def probability(self, values: dict[str, float]) -> float:
-        """P(grounded); a signal the model needs but `values` lacks raises KeyError."""
+        """P(grounded) from the signals alone; a signal the model needs but `values` lacks raises KeyError."""
         z = self.spec["intercept"]
         for name, coef, mu, sd in zip(self.features, self.spec["coef"], self.spec["mean"], self.spec["scale"],
                                       strict=True):
             z += coef * (values[name] - mu) / sd
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return _sigmoid(z)
 
-    def contributions(self, values: dict[str, float]) -> dict[str, float]:
-        """Each signal's push on the log-odds (negative: towards ungrounded), for reports and feedback."""
-        return {n: round(c * (values[n] - mu) / sd, 4) for n, c, mu, sd in
-                zip(self.features, self.spec["coef"], self.spec["mean"], self.spec["scale"], strict=True)}
+    def combined(self, p_signals: float, judge_p: float | None) -> tuple[float, float, str]:
+        """(P(grounded), its threshold, what decided): the judge stage when there is a judge
+        verdict and a fitted stage for it, else the signals alone."""
+        if judge_p is None or not self.stack:
+            return p_signals, self.threshold, "signals"
+        st = self.stack
+        z = st["coef_signals"] * logit(p_signals) + st["coef_judge"] * logit(judge_p) + st["intercept"]
+        return _sigmoid(z), st["threshold"], "signals+judge"
 
 
 @functools.cache
@@ -207,13 +223,14 @@ def load(path: str | None = None) -> Model:
 
 
 def assess(model: Model, source: str, messages: list[dict[str, str]], judge_p: float | None = None) -> dict[str, Any]:
-    """A sample's grounding: {signals, p_grounded, unsupported_words}. The user's turns never
-    count as support. A judge signal the model was fitted with but that is missing here (every
-    judge failed) is imputed with its dev mean, i.e. it pushes neither way."""
+    """A sample's grounding: {signals, p_signals, p_grounded, threshold, decided_by,
+    unsupported_words}. The user's turns never count as support. Without a judge verdict (no
+    judges, or every one failed) the signals decide alone, at their own threshold."""
     user = "\n".join(m["content"] for m in messages if m["role"] == "user")
     answer = "\n".join(m["content"] for m in messages if m["role"] == "assistant")
     values = signals(source, user, answer)
-    if JUDGE in model.features:
-        values[JUDGE] = judge_p if judge_p is not None else model.spec["mean"][model.features.index(JUDGE)]
-    return {"signals": {k: round(v, 4) for k, v in values.items()}, "p_grounded": round(model.probability(values), 4),
+    p_signals = model.probability(values)
+    p, threshold, by = model.combined(p_signals, judge_p)
+    return {"signals": {k: round(v, 4) for k, v in values.items()}, "p_signals": round(p_signals, 4),
+            "p_grounded": round(p, 4), "threshold": threshold, "decided_by": by,
             "unsupported_words": unsupported_words(source, answer)}

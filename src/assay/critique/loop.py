@@ -51,14 +51,15 @@ def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) 
     per_judge = [panel.judge_all(m, conversations, sources, round_) for m in models.judges]
     rewards = models.reward.score(conversations, sources)
     decision = grounding.load(cfg.grounding_model)
-    threshold = decision.threshold if cfg.threshold is None else cfg.threshold
     out = []
     for i, state in enumerate(states):
         judgements = [p[i] for p in per_judge]
         judged = panel.judge_mean(judgements)
         summary = {"round": round_, "judges": judgements, "judge_mean": judged, "reward": rewards[i],
                    "verifier": verify(state.messages, state.source), "evidence_ok": state.evidence_ok,
-                   "threshold": threshold, **grounding.assess(decision, state.source, state.messages, judged)}
+                   **grounding.assess(decision, state.source, state.messages, judged)}
+        if cfg.threshold is not None:
+            summary["threshold"] = cfg.threshold
         summary["vetoes"] = orchestrate.vetoes(summary, cfg)
         out.append(summary)
     return out
