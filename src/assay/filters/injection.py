@@ -14,10 +14,18 @@ thermostat" or "reply with your order number" is not flagged.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections.abc import Callable
 
-SCORER_VERSION = "injection-1"
+import numpy as np
+
+from assay.filters.injection_cues import BENIGN_PROTOTYPES, INJECTION_PROTOTYPES, cues, payloads
+
+SCORER_VERSION = "injection-2"
+FLOOR = 0.2  # sentences scoring below this are not kept in the cached entry (thresholds start here)
+Embed = Callable[[list[str]], list[list[float]]]
 
 _ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\ufeff]")
 _TARGET = r"(?:instructions?|prompts?|rules|directions|directives|guidelines|context|messages?)"
@@ -56,3 +64,60 @@ def score(text: str | None) -> list[str]:
 def score_all(texts: list[str]) -> list[list[str]]:
     """`score` for each text."""
     return [score(t) for t in texts]
+
+
+_BREAK = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]\u201d\u2019])\s+|\n+")
+
+
+def sentences(text: str | None) -> list[str]:
+    """Normalised sentences and lines of `text` (empty ones dropped): the unit scored, so that one
+    injected sentence is not diluted by the paragraph around it."""
+    if not text:
+        return []
+    return [s.strip() for s in _BREAK.split(normalise(text)) if s and s.strip()]
+
+
+def _meaning(sims: np.ndarray, sims_benign: np.ndarray, words: int) -> float:
+    """Embedding signal in [0, 1]: closer to the injection prototypes than to the benign support
+    imperatives (margin), absolutely close to one of them, and not a fragment (few words say
+    little, and short lines such as "No." sit near everything)."""
+    margin = float(np.clip((sims.max() - sims_benign.max() - 0.1) / 0.5, 0, 1))
+    close = float(np.clip((sims.max() - 0.4) / 0.15, 0, 1))
+    return margin * close * min(1.0, words / 6)
+
+
+def _sentence_score(sentence: str, meaning: float) -> dict:
+    patterns = score(sentence)
+    found = cues(sentence)
+    cue = 1 - 0.45 ** len(found)  # one cue 0.55, two 0.8: each is rare in support text
+    value = 1.0 if patterns else 1 - (1 - cue) * (1 - meaning)
+    return {"sentence": sentence, "score": round(value, 4), "patterns": patterns, "cues": found,
+            "meaning": round(meaning, 4), "payloads": payloads(sentence) if value >= FLOOR else []}
+
+
+@functools.cache
+def _prototypes(embed: Embed) -> tuple[np.ndarray, np.ndarray]:
+    return np.array(embed(INJECTION_PROTOTYPES)), np.array(embed(BENIGN_PROTOTYPES))
+
+
+def score_texts(texts: list[str], embed: Embed | None = None) -> list[dict]:
+    """Per text: {"score": max sentence score in [0, 1], "patterns": regex patterns found anywhere,
+    "instructions": the sentences scoring >= FLOOR with their score, patterns, cues, meaning and
+    payloads}. A regex pattern scores 1; otherwise cues and, when `embed` is given, the similarity
+    to the prototypes combine as a noisy-or. All sentences are embedded in one batch."""
+    split = [sentences(t) for t in texts]
+    unique = sorted({s for ss in split for s in ss})
+    meaning = dict.fromkeys(unique, 0.0)
+    if embed is not None and unique:
+        inj, ben = _prototypes(embed)
+        vectors = np.array(embed(unique))
+        for s, a, b in zip(unique, vectors @ inj.T, vectors @ ben.T, strict=True):
+            meaning[s] = _meaning(a, b, len(s.split()))
+    out = []
+    for text, ss in zip(texts, split, strict=True):
+        scored = [_sentence_score(s, meaning[s]) for s in ss]
+        kept = sorted((x for x in scored if x["score"] >= FLOOR), key=lambda x: -x["score"])
+        patterns = score(text)  # whole text too: a role tag may span lines
+        top = 1.0 if patterns else kept[0]["score"] if kept else 0.0
+        out.append({"score": top, "patterns": patterns, "instructions": kept})
+    return out
