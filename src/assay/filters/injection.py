@@ -97,7 +97,8 @@ def _sentence_score(sentence: str, meaning: float) -> dict:
 
 @functools.cache
 def _prototypes(embed: Embed) -> tuple[np.ndarray, np.ndarray]:
-    return np.array(embed(INJECTION_PROTOTYPES)), np.array(embed(BENIGN_PROTOTYPES))
+    vectors = np.array(embed(INJECTION_PROTOTYPES + BENIGN_PROTOTYPES))  # one batch, once per process
+    return vectors[: len(INJECTION_PROTOTYPES)], vectors[len(INJECTION_PROTOTYPES):]
 
 
 def score_texts(texts: list[str], embed: Embed | None = None) -> list[dict]:
