@@ -92,8 +92,10 @@ def chunk_pieces(source: str, pieces: list[Piece], cfg: Ingest) -> list[dict[str
 def ingest(seed_dir: str | Path, cfg: Ingest,
            injection_cfg: Injection | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All chunks of the seed folder (sorted by path, deterministic) and ingest metrics.
-    `injection_cfg` (params filter.injection; defaults when None) decides which chunks are
-    reported as carrying an injected instruction (metric injection_chunks)."""
+    `injection_cfg` (params filter.injection) decides which chunks are reported as carrying an
+    injected instruction (metric injection_chunks); None: default threshold, regex and structural
+    cues only (no model load: ingest has no score cache, and the filter re-scores cited chunks
+    with the model anyway)."""
     root = Path(seed_dir)
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
@@ -124,7 +126,7 @@ def ingest(seed_dir: str | Path, cfg: Ingest,
     metrics |= {"skipped_records": sum(records.values())} | {f"skipped_records.{k}": v for k, v in sorted(records.items())}
     kinds = Counter(r["kind"] for r in rows)
     metrics |= {f"kind.{k}": kinds.get(k, 0) for k in KINDS}
-    metrics["injection_chunks"] = _flag_injections(rows, injection_cfg or Injection())
+    metrics["injection_chunks"] = _flag_injections(rows, injection_cfg or Injection(embeddings=False))
     return rows, metrics
 
 
