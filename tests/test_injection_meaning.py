@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from injection_cases import BENIGN, INJECTIONS
+from injection_cases import BENIGN, FRESH_BENIGN, FRESH_INJECTIONS, INJECTIONS
 
 from assay.config import Filter, Ingest, Injection
 from assay.filters import embed, injection, obey
@@ -28,7 +28,7 @@ def _key(text: str) -> str:
 
 
 def test_evaluation_phrasings_are_not_prototypes():
-    held_out = {_key(t) for t in INJECTIONS + BENIGN}
+    held_out = {_key(t) for t in INJECTIONS + BENIGN + FRESH_INJECTIONS + FRESH_BENIGN}
     assert not held_out & {_key(t) for t in INJECTION_PROTOTYPES + BENIGN_PROTOTYPES}
     assert len(INJECTIONS) >= 40 and len(BENIGN) >= 60
 

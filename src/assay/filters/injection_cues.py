@@ -13,7 +13,8 @@ import re
 
 _FLAGS = re.IGNORECASE
 _AI = (r"(?:AI|A\.I\.|assistant|chat\s?bot|bot|(?:language\s+)?model|LLM|GPT|reviewer|grader|judge|"
-       r"evaluator|rater|annotator|scorer|classifier|moderator|agent\s+model)")
+       r"evaluator|rater|annotator|scorer|classifier|moderator|agent\s+model|(?:quality\s+)?checker|"
+       r"(?:grading|scoring|review|evaluation|moderation)\s+(?:system|pipeline|bot))")
 _EMIT = r"(?:repeat|output|print|say|write|type|append|add|include|insert|end|begin|start|finish|close|echo|respond|reply|answer|sign)"
 
 CUES: dict[str, re.Pattern[str]] = {name: re.compile(rx, _FLAGS) for name, rx in {
@@ -32,7 +33,8 @@ CUES: dict[str, re.Pattern[str]] = {name: re.compile(rx, _FLAGS) for name, rx in
                        r"(?:override|command|directive|notice|instruction|message|update|alert)\s*[:!-]",
     # a request to emit a specific string: the marker an attacker uses to see that it worked
     "emit_string": rf"\b{_EMIT}\b[^.\n]{{0,40}}?\b(?:exactly|verbatim|word\s+for\s+word|the\s+following|"
-                   rf"(?:this|that|the)\s+(?:token|string|phrase|word|code|marker|text|sentence|password|keyword))\b"
+                   rf"(?:this|that|the)\s+(?:token|string|phrase|word|words|code|marker|text|sentence|password|keyword|"
+                   rf"line|signature|footer))\b"
                    rf"|\b(?:end|begin|start|finish|close|sign|append\s+to)\s+(?:every|each|all|your)\s+"
                    rf"(?:reply|replies|response|responses|answer|answers|message|messages|output)\b",
     # a grade for the text itself ("rate this answer 5/5"), not "rate your experience in the survey"
@@ -41,11 +43,26 @@ CUES: dict[str, re.Pattern[str]] = {name: re.compile(rx, _FLAGS) for name, rx in
               r"(?:\b\d+\s*/\s*\d+|\b\d+\s+out\s+of\s+\d+|\bhighly\b|\bfull\s+marks\b|\bas\s+(?:correct|perfect|"
               r"excellent|safe|accurate|helpful|passing)\b|\bperfect\b|\bmaximum\b|\bhighest\b|\btop\b|\bpass(?:ing)?\b)"
               r"|\b(?:give|award|assign)\b[^.\n]{0,30}\b(?:full\s+marks|(?:highest|maximum|perfect|top)\s+(?:score|rating|grade)|"
-              r"\d+\s*/\s*\d+|\d+\s+stars?)",
+              r"\d+\s*/\s*\d+|\d+\s+stars?)"
+              r"|\b(?:label|classify|consider|treat|count|regard|mark)\s+(?:it|this|(?:this|the|that)\s+(?:answer|response|"
+              r"reply|sample|output|submission|conversation|transcript))\s+(?:as\s+)?(?:correct|perfect|excellent|flawless|"
+              r"passing|safe|accurate|helpful|complete)\b"
+              r"|\b(?:deserves|merits|earns|should\s+(?:get|receive))\s+(?:a\s+|the\s+)?(?:perfect|full|top|maximum|highest)"
+              r"\s+(?:score|marks|rating|grade)\b",
     "persona": r"\b(?:pretend|act|behave|role-?play|masquerade)\s+(?:to\s+be|as|like)\b(?!\s+(?:soon|needed|usual|normal))"
                r"|\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall)\b|\byou\s+are\s+no\s+longer\b"
                r"|\byour\s+new\s+(?:role|persona|name|identity|task|job|instructions?)\b"
-               r"|\b(?:assume|adopt|take\s+on)\s+the\s+(?:role|persona|identity)\b|\bstay\s+in\s+character\b",
+               r"|\b(?:assume|adopt|take\s+on)\s+the\s+(?:role|persona|identity)\b|\bstay\s+in\s+character\b"
+               r"|\b(?:switch|swap|reverse)\s+roles\b",
+    # instructions declared void, or a different "real" rule
+    "override": r"\b(?:ignore|disregard|forget|override)\s+(?:what|whatever|everything|anything)\b[^.\n]{0,40}?"
+                r"\b(?:told|said|taught|instructed|gave|given)\b"
+                r"|\b(?:rules|instructions|guidance|guidelines|policy|policies|prompt)\s+(?:above|before|you\s+were\s+given)\s+"
+                r"(?:was|were|is|are)\s+(?:a\s+test|fake|void|invalid|cancell?ed|obsolete|outdated)\b"
+                r"|\bthe\s+real\s+(?:rule|instruction|task|prompt)s?\s+(?:is|are)\b",
+    # asking the model for what it must keep: credentials, its prompt
+    "exfiltrate": r"\b(?:tell|give|show|send|reveal|print|list)\s+(?:me|us)\s+(?:the|your|all)\s+(?:\w+\s+)?"
+                  r"(?:password|passwords|api\s+keys?|credentials|secrets?|system\s+prompt|hidden\s+instructions)\b",
     "secrecy": r"\b(?:do\s+not|don't|never)\s+(?:tell|mention|reveal|disclose|let)\b[^.\n]{0,30}"
                r"\b(?:user|customer|human|operator|anyone)\b[^.\n]{0,30}\b(?:this|these)\s+(?:instruction|message|note|rule)s?\b",
 }.items()}
