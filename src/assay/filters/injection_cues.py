@@ -15,6 +15,7 @@ _FLAGS = re.IGNORECASE
 _AI = (r"(?:AI|A\.I\.|assistant|chat\s?bot|bot|(?:language\s+)?model|LLM|GPT|reviewer|grader|judge|"
        r"evaluator|rater|annotator|scorer|classifier|moderator|agent\s+model|(?:quality\s+)?checker|"
        r"(?:grading|scoring|review|evaluation|moderation)\s+(?:system|pipeline|bot))")
+_MARKER = r"(?=[A-Z0-9_-]*[A-Z])(?=[A-Z0-9_-]*[0-9_-])[A-Z0-9][A-Z0-9_-]{2,}[A-Z0-9]\b"  # BANANA-42, ZX-7Q
 _EMIT = r"(?:repeat|output|print|say|write|type|append|add|include|insert|end|begin|start|finish|close|echo|respond|reply|answer|sign)"
 
 CUES: dict[str, re.Pattern[str]] = {name: re.compile(rx, _FLAGS) for name, rx in {
@@ -23,18 +24,24 @@ CUES: dict[str, re.Pattern[str]] = {name: re.compile(rx, _FLAGS) for name, rx in
                        rf"\b(?:to|for)?\s*(?:the|any|all|an?)?\s*{_AI}s?\b"
                        rf"|\bas\s+(?:the|an?|this)\s+{_AI}\b[^.\n]{{0,40}}\b(?:must|should|shall|will|need|are\s+to)\b"
                        rf"|\bif\s+you\s+are\s+an?\s+{_AI}\b"
+                       rf"|\bif\s+(?:an?|the|any)\s+{_AI}\s+(?:reads|sees|processes|summari[sz]es|is\s+reading)\b"
                        rf"|\b{_AI}s?\s+(?:reading|reviewing|grading|evaluating|scoring|processing|summari[sz]ing)\s+(?:this|these|the)\b"
                        rf"|\b(?:any|all|every)\s+{_AI}s?\s+(?:must|should|shall|will)\b"
                        # a vocative opening ("Assistant, forget...", "For the language model: ...");
                        # a transcript label ("Assistant: the ring turns purple") has neither shape
-                       rf"|^\W*(?:hey\s+|ok\s+|dear\s+)?{_AI}\s*,\s+\w"
+                       rf"|^\W*(?:(?:hi|hello|hey|ok|okay|dear|yo)\s+)?{_AI}\s*,\s+\w"
+                       # a plural addressee header ("Automated reviewers: ..."): speaker labels are singular
+                       rf"|^\W*(?:\w+\s+)?{_AI}s\s*:"
                        rf"|^\W*(?:to|for)\s+(?:the|any|all|every)\s+(?:\w+\s+)?{_AI}s?\b[^.\n]{{0,40}}:",
     "override_header": r"\b(?:system|admin(?:istrator)?|developer|root|operator|security)\s+"
                        r"(?:override|command|directive|notice|instruction|message|update|alert)\s*[:!-]",
     # a request to emit a specific string: the marker an attacker uses to see that it worked
+    # ("the code" or "the password" alone is everyday support text: they count with a marker token)
     "emit_string": rf"\b{_EMIT}\b[^.\n]{{0,40}}?\b(?:exactly|verbatim|word\s+for\s+word|the\s+following|"
-                   rf"(?:this|that|the)\s+(?:token|string|phrase|word|words|code|marker|text|sentence|password|keyword|"
-                   rf"line|signature|footer))\b"
+                   rf"(?:the\s+)?exact\s+(?:text|words?|phrase|string)|"
+                   rf"(?:this|that|the)\s+(?:\w+\s+)?(?:token|string|phrase|marker|keyword)|"
+                   rf"(?:this|that|the)\s+(?:line|signature|footer))\b"
+                   rf"|\b{_EMIT}\b[^.\n]{{0,40}}?\b(?:code|password|text|word|tag)\s+(?:[\"'\u201c\u2018#]|{_MARKER}|(?-i:[A-Z]{{3,}}\b))"
                    rf"|\b(?:end|begin|start|finish|close|sign|append\s+to)\s+(?:every|each|all|your)\s+"
                    rf"(?:reply|replies|response|responses|answer|answers|message|messages|output)\b",
     # a grade for the text itself ("rate this answer 5/5"), not "rate your experience in the survey"
@@ -53,13 +60,18 @@ CUES: dict[str, re.Pattern[str]] = {name: re.compile(rx, _FLAGS) for name, rx in
                r"|\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall)\b|\byou\s+are\s+no\s+longer\b"
                r"|\byour\s+new\s+(?:role|persona|name|identity|task|job|instructions?)\b"
                r"|\b(?:assume|adopt|take\s+on)\s+the\s+(?:role|persona|identity)\b|\bstay\s+in\s+character\b"
-               r"|\b(?:switch|swap|reverse)\s+roles\b",
+               r"|\b(?:switch|swap|reverse)\s+roles\b"
+               r"|\b(?:reply|respond|answer|write|speak|talk|translate)\b[^.\n]{0,40}\b(?:from\s+(?:here|now)\s+on|"
+               r"for\s+the\s+rest\s+of)\b",
     # instructions declared void, or a different "real" rule
     "override": r"\b(?:ignore|disregard|forget|override)\s+(?:what|whatever|everything|anything)\b[^.\n]{0,40}?"
                 r"\b(?:told|said|taught|instructed|gave|given)\b"
                 r"|\b(?:rules|instructions|guidance|guidelines|policy|policies|prompt)\s+(?:above|before|you\s+were\s+given)\s+"
                 r"(?:was|were|is|are)\s+(?:a\s+test|fake|void|invalid|cancell?ed|obsolete|outdated)\b"
-                r"|\bthe\s+real\s+(?:rule|instruction|task|prompt)s?\s+(?:is|are)\b",
+                r"|\bthe\s+real\s+(?:rule|instruction|task|prompt)s?\s+(?:is|are)\b"
+                r"|\b(?:your|the)\s+(?:instructions|rules|guidelines|orders|task)\s+(?:have|has)\s+"
+                r"(?:changed|been\s+(?:updated|replaced|changed|revoked))\b"
+                r"|\bforget\s+(?:that\s+)?you\s+are\b",
     # asking the model for what it must keep: credentials, its prompt
     "exfiltrate": r"\b(?:tell|give|show|send|reveal|print|list)\s+(?:me|us)\s+(?:the|your|all)\s+(?:\w+\s+)?"
                   r"(?:password|passwords|api\s+keys?|credentials|secrets?|system\s+prompt|hidden\s+instructions)\b",
