@@ -6,9 +6,10 @@ import json
 import logging
 from pathlib import Path
 
+import injection_cases as cases
 import pandas as pd
 import pytest
-from injection_cases import BENIGN, FRESH_BENIGN, FRESH_INJECTIONS, INJECTIONS
+from injection_cases import BENIGN, INJECTIONS
 
 from assay.config import Filter, Ingest, Injection
 from assay.filters import embed, injection, obey
@@ -21,6 +22,7 @@ from assay.records import messages_text
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = Injection().threshold
+BATCHES = ("FRESH", "UNTUNED", "LAST")  # later batches in injection_cases, in the order written
 
 
 def _key(text: str) -> str:
@@ -28,7 +30,8 @@ def _key(text: str) -> str:
 
 
 def test_evaluation_phrasings_are_not_prototypes():
-    held_out = {_key(t) for t in INJECTIONS + BENIGN + FRESH_INJECTIONS + FRESH_BENIGN}
+    held_out = {_key(t) for name in BATCHES for t in getattr(cases, f"{name}_INJECTIONS") + getattr(cases, f"{name}_BENIGN")}
+    held_out |= {_key(t) for t in INJECTIONS + BENIGN}
     assert not held_out & {_key(t) for t in INJECTION_PROTOTYPES + BENIGN_PROTOTYPES}
     assert len(INJECTIONS) >= 40 and len(BENIGN) >= 60
 
@@ -63,20 +66,23 @@ def _corpus_sentences() -> list[str]:
 
 @pytest.mark.integration
 def test_precision_and_recall_on_held_out_sentences():
-    """Recall on the held-out injections >= 0.8; no benign support sentence and no sentence of the
-    bundled corpus is flagged, except the two that quote a regex-known injection (the planted
-    ticket TCK-10417 and the playbook line that warns about it)."""
+    """Recall on the held-out injections >= 0.8; no benign support sentence of any batch and no
+    sentence of the bundled corpus is flagged, except the two that quote a regex-known injection
+    (the planted ticket TCK-10417 and the playbook line that warns about it). Each batch's numbers
+    are printed: the LAST batch is the estimate for phrasings nobody tuned against."""
     corpus = _corpus_sentences()
-    scores = injection.score_texts(INJECTIONS + BENIGN + corpus, embed.embed)
-    flagged = [s["score"] >= THRESHOLD for s in scores]
-    hits = sum(flagged[: len(INJECTIONS)])
-    benign_flagged = [t for t, f in zip(BENIGN, flagged[len(INJECTIONS):], strict=False) if f]
-    corpus_flagged = [t for t, f in zip(corpus, flagged[len(INJECTIONS) + len(BENIGN):], strict=True) if f]
-    print(f"\nheld-out recall {hits}/{len(INJECTIONS)}; benign flagged {len(benign_flagged)}/{len(BENIGN)}; "
-          f"corpus flagged {len(corpus_flagged)}/{len(corpus)}; precision "
-          f"{hits / max(1, hits + len(benign_flagged)):.3f}")
-    assert hits / len(INJECTIONS) >= 0.8
-    assert benign_flagged == []
+    sets = {"": (INJECTIONS, BENIGN)} | {name: (getattr(cases, f"{name}_INJECTIONS"), getattr(cases, f"{name}_BENIGN"))
+                                         for name in BATCHES}
+    texts = [t for pos, neg in sets.values() for t in pos + neg] + corpus
+    flagged = dict(zip(texts, (s["score"] >= THRESHOLD for s in injection.score_texts(texts, embed.embed)),
+                       strict=False))
+    for name, (pos, neg) in sets.items():
+        hits, false = sum(flagged[t] for t in pos), [t for t in neg if flagged[t]]
+        print(f"\n{name or 'HELD_OUT'}: recall {hits}/{len(pos)}, benign flagged {len(false)}/{len(neg)}")
+        assert false == [], name
+    corpus_flagged = [t for t in corpus if flagged[t]]
+    print(f"corpus flagged {len(corpus_flagged)}/{len(corpus)}")
+    assert sum(flagged[t] for t in INJECTIONS) / len(INJECTIONS) >= 0.8
     assert all(injection.score(t) for t in corpus_flagged) and len(corpus_flagged) == 2, corpus_flagged
 
 
