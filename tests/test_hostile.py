@@ -56,7 +56,7 @@ def test_ordinary_support_text_is_not_flagged(text):
 
 def test_score_handles_empty_text():
     assert injection.score("") == [] and injection.score(None) == []
-    assert injection.score_all(["", PLANTED]) == [[], ["ignore_previous", "reply_only_with"]]
+    assert injection.score(PLANTED) == ["ignore_previous", "reply_only_with"]
     assert injection.score_texts(["", PLANTED])[0] == {"score": 0.0, "patterns": [], "instructions": []}
     assert injection.score_texts([PLANTED])[0]["score"] == 1.0  # a regex pattern is one signal, and decisive
 

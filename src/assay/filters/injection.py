@@ -65,11 +65,6 @@ def score(text: str | None) -> list[str]:
     return sorted(name for name, pattern in PATTERNS.items() if pattern.search(clean))
 
 
-def score_all(texts: list[str]) -> list[list[str]]:
-    """`score` for each text."""
-    return [score(t) for t in texts]
-
-
 _BREAK = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]\u201d\u2019])\s+|\n+")
 
 
