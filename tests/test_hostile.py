@@ -65,7 +65,7 @@ def test_ingest_counts_the_planted_ticket(tmp_path, caplog):
     shutil.copy(ROOT / "data" / "seeds" / "tickets.jsonl", tmp_path / "tickets.jsonl")
     rows, metrics = ingest(tmp_path, Ingest())
     flagged = [r["section"] for r in rows if injection.score(r["text"])]
-    assert "TCK-10417" in flagged and metrics["injection_chunks"] >= len(flagged)
+    assert "TCK-10417" in flagged and metrics["injection_chunks"] == len(flagged)
     assert "TCK-10417" in caplog.text and "prompt-injection" in caplog.text
 
 
