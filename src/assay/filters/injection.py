@@ -36,7 +36,7 @@ _TARGET = r"(?:instructions?|prompts?|rules|directions|directives|guidelines|con
 
 PATTERNS: dict[str, re.Pattern[str]] = {name: re.compile(rx, re.IGNORECASE | re.MULTILINE) for name, rx in {
     "ignore_previous": rf"\b(?:ignore|disregard|forget|skip|override)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+)?"
-                       rf"(?:previous|prior|above|earlier|preceding|original|system|initial)\s+{_TARGET}",
+                       rf"(?:previous|prior|above|earlier|preceding|original|system|initial)(?:\s+(?:and|or|&)\s+\w+)?\s+{_TARGET}",
     "ignore_your_instructions": rf"\b(?:ignore|disregard|forget|override)\s+(?:all\s+)?(?:of\s+)?your\s+{_TARGET}",
     "new_instructions": r"\b(?:new|updated|real)\s+(?:system\s+)?instructions\s*:",
     "persona_switch": r"\byou\s+are\s+now\s+(?:an?\s+)?(?:unrestricted|unfiltered|jailbroken|evil|DAN\b|"

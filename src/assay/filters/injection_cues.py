@@ -42,6 +42,8 @@ CUES: dict[str, re.Pattern[str]] = {name: re.compile(rx, _FLAGS) for name, rx in
                    rf"(?:this|that|the)\s+(?:\w+\s+)?(?:token|string|phrase|marker|keyword)|"
                    rf"(?:this|that|the)\s+(?:line|signature|footer))\b"
                    rf"|\b{_EMIT}\b[^.\n]{{0,40}}?\b(?:code|password|text|word|tag)\s+(?:[\"'\u201c\u2018#]|{_MARKER}|(?-i:[A-Z]{{3,}}\b))"
+                   rf"|\b(?:just|only|simply)\s+(?:say|print|output|write|type|echo|reply|respond|answer)\b"
+                   rf"(?:\s+with)?\s*:?\s*[\"'\u201c\u2018]"
                    rf"|\b(?:end|begin|start|finish|close|sign|append\s+to)\s+(?:every|each|all|your)\s+"
                    rf"(?:reply|replies|response|responses|answer|answers|message|messages|output)\b",
     # a grade for the text itself ("rate this answer 5/5"), not "rate your experience in the survey"
