@@ -199,10 +199,13 @@ def test_changing_any_threshold_reruns_no_model(tmp_path, monkeypatch):
     base = {"entities": ["EMAIL_ADDRESS", "PERSON"], "policy": {"EMAIL_ADDRESS": "redact", "PERSON": "redact"}}
     first = Filter.model_validate({"pii": base})
     out = decide(SAMPLES, score(SAMPLES, chunks, first, ScoreCache(tmp_path)), first, no_recheck)
-    assert [c.calls for c in calls.values()] == [2, 1, 2]  # pii: rows + redaction re-checks; embed: rows + chunks
+    # pii: rows + redaction re-checks; embed: rows + chunks, then injection: prototypes and the rows'
+    # sentences (the cited chunk "sensors" is one word: too short to embed)
+    assert [c.calls for c in calls.values()] == [2, 1, 4]
     before = {k: c.texts for k, c in calls.items()}
     for change in ({"pii": {**base, "threshold": 0.9, "thresholds": {"PERSON": 0.8}}},
                    {"pii": base, "toxicity": {"threshold": 0.1, "thresholds": {"profanity": 0.15}}},
+                   {"pii": base, "injection": {"threshold": 0.9}},
                    {"pii": base, "domain": {"threshold": 0.99},
                     "dedup": {"threshold": 0.5, "semantic": {"threshold": 0.5}}}):
         cfg = Filter.model_validate(change)

@@ -204,6 +204,13 @@ class Domain(Strict):
     top_k: int = Field(3, ge=1, le=100)
 
 
+class Injection(Strict):
+    enabled: bool = True
+    threshold: float = Field(0.5, ge=0.2, le=1)  # 0.2: sentences below it are not kept with the scores
+    embeddings: bool = True
+    obeys: bool = True
+
+
 class Rewrite(Strict):
     enabled: bool = False
     endpoint: str | None = None
@@ -227,6 +234,7 @@ class Filter(Strict):
     pii: Pii
     toxicity: Toxicity = Toxicity()
     domain: Domain = Domain()
+    injection: Injection = Injection()
     rewrite: Rewrite = Rewrite()
 
 

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assay.config import Ingest
+from assay.config import Ingest, Injection
 from assay.errors import AssayError
-from assay.filters import injection
+from assay.filters import embed, injection
 from assay.loaders import LOADERS, SKIP_HINTS, STEP, Piece, SkipFile, load_file
 from assay.records import content_hash
 
@@ -89,8 +89,13 @@ def chunk_pieces(source: str, pieces: list[Piece], cfg: Ingest) -> list[dict[str
     return rows
 
 
-def ingest(seed_dir: str | Path, cfg: Ingest) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """All chunks of the seed folder (sorted by path, deterministic) and ingest metrics."""
+def ingest(seed_dir: str | Path, cfg: Ingest,
+           injection_cfg: Injection | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """All chunks of the seed folder (sorted by path, deterministic) and ingest metrics.
+    `injection_cfg` (params filter.injection) decides which chunks are reported as carrying an
+    injected instruction (metric injection_chunks); None: default threshold, regex and structural
+    cues only (no model load: ingest has no score cache, and the filter re-scores cited chunks
+    with the model anyway)."""
     root = Path(seed_dir)
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
@@ -121,18 +126,24 @@ def ingest(seed_dir: str | Path, cfg: Ingest) -> tuple[list[dict[str, Any]], dic
     metrics |= {"skipped_records": sum(records.values())} | {f"skipped_records.{k}": v for k, v in sorted(records.items())}
     kinds = Counter(r["kind"] for r in rows)
     metrics |= {f"kind.{k}": kinds.get(k, 0) for k in KINDS}
-    metrics["injection_chunks"] = _flag_injections(rows)
+    metrics["injection_chunks"] = _flag_injections(rows, injection_cfg or Injection(embeddings=False))
     return rows, metrics
 
 
-def _flag_injections(rows: list[dict[str, Any]]) -> int:
-    """Count (and name in the log) chunks carrying prompt-injection text: they stay seeds, and the
-    filter rejects any sample that carries the injection on (reason prompt_injection)."""
+def _flag_injections(rows: list[dict[str, Any]], cfg: Injection) -> int:
+    """Count (and name in the log, with the sentence) chunks carrying an injected instruction:
+    they stay seeds, and the filter rejects any sample that carries the injection on or obeys it."""
+    if not cfg.enabled:
+        return 0
+    found = injection.score_texts([r["text"] for r in rows], embed.embed if cfg.embeddings else None)
     flagged = 0
-    for row in rows:
-        found = injection.score(row["text"])
-        if found:
-            flagged += 1
-            log.warning("%s [%s]: prompt-injection text (%s); samples that repeat it are rejected by the "
-                        "filter", row["source"], row["section"], ", ".join(found))
+    for row, entry in zip(rows, found, strict=True):
+        if entry["score"] < cfg.threshold:
+            continue
+        flagged += 1
+        top = entry["instructions"][0] if entry["instructions"] else {"sentence": "", "cues": []}
+        signals = ", ".join(entry["patterns"] + top["cues"]) or "meaning"
+        log.warning("%s [%s]: prompt-injection text (score %.2f, %s: %r); samples that repeat or obey it "
+                    "are rejected by the filter", row["source"], row["section"], entry["score"], signals,
+                    top["sentence"][:120])
     return flagged

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from assay.config import Filter, Pii, Toxicity
-from assay.filters import dedup, embed, pii, reference, rewrite
+from assay.filters import dedup, embed, obey, pii, reference, rewrite
 from assay.filters.scoring import Scores
 from assay.records import exported_parts, messages_text, split_parts
 
@@ -79,6 +79,25 @@ def _base_reasons(row: Any, toxicity: dict[str, float], domain: float | None, cf
     if domain is not None and domain < cfg.domain.threshold:
         reasons.append("off_domain")
     return reasons
+
+
+def _injection_rules(row: Any, i: int, scores: Scores, cfg: Filter) -> tuple[list[str], dict]:
+    """(reasons, detail) for one row: it carries an instruction sentence scoring >= the threshold
+    (prompt_injection), or its answer carries out one found in its cited chunks (obeys_seed_instruction)."""
+    if not scores.injection:
+        return [], {}
+    found, threshold = scores.injection[i], cfg.injection.threshold
+    top = found["instructions"][0] if found["instructions"] else None
+    detail = {"score": found["score"], "patterns": found["patterns"],
+              "sentence": top["sentence"] if top else None}
+    reasons = ["prompt_injection"] if found["score"] >= threshold else []
+    cited = [entry for c in (row.seed_ids if row.seed_ids is not None else [])
+             for entry in scores.seed_instructions.get(str(c), [])]
+    obeyed = obey.obeyed(obey.assistant_text(row.messages), cited, threshold)
+    if obeyed:
+        reasons.append("obeys_seed_instruction")
+        detail["obeys"] = obeyed
+    return reasons, detail
 
 
 def _domain(scores: Scores, cfg: Filter) -> list[float | None]:
@@ -163,7 +182,8 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
     messages, evidence, reasons, info = [], [], [], []
     for i, row in enumerate(samples.itertuples()):
         base = _base_reasons(row, scores.toxicity[i], domain[i], cfg)
-        base += ["prompt_injection"] if scores.injection and scores.injection[i] else []  # steers the model
+        injected, injection = _injection_rules(row, i, scores, cfg)
+        base += injected
         parts = exported_parts(row.messages, row.evidence)
         pii_reasons, redacted, entities = _pii_rules(parts, scores.pii[i], cfg, scores, recheck)
         kept, quotes = split_parts(redacted if redacted is not None and not pii_reasons else parts)
@@ -172,7 +192,7 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
         reasons.append(base + pii_reasons)
         info.append({"pii": scores.pii[i], "toxicity": scores.toxicity[i], "domain": domain[i],
                      "redacted": entities, "duplicate_of": None})
-        info[-1]["injection"] = scores.injection[i] if scores.injection else []
+        info[-1]["injection"] = injection
     texts = [messages_text(m) for m in messages]
     ids = samples["id"].tolist()
     alive = [i for i, r in enumerate(reasons) if not r]

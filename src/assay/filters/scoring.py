@@ -4,7 +4,7 @@ the scores, so changing any threshold reruns no model.
 
 The stage's columns in: CRITIQUE_COLUMNS (+ chunks: chunk_id, text); out (written by decide):
 + filter (JSON: pii findings, toxicity and domain scores, duplicate_of, contamination, redaction,
-rewrite) and reasons (list of str; empty when kept; the names are listed in assay.filters.decide).
+rewrite, injection) and reasons (list of str; empty when kept; the names are listed in assay.filters.decide).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class Scores:
     vectors: np.ndarray | None = None  # sample embeddings (domain, semantic dedup)
     chunk_vectors: np.ndarray | None = None
     rewrites: list[dict | None] = field(default_factory=list)  # see assay.filters.rewrite
-    injection: list[list[str]] = field(default_factory=list)  # prompt-injection patterns found per row
+    injection: list[dict] = field(default_factory=list)  # see injection.score_texts; empty: check off
+    seed_instructions: dict[str, list[dict]] = field(default_factory=dict)  # cited chunk id -> instructions
 
 
 def pii_scorer(cfg: Filter, cache: ScoreCache):
@@ -63,6 +64,22 @@ def embedder(cache: ScoreCache):
     return lambda texts: np.array(cache.scores(key, texts, embed.embed), dtype=np.float64).reshape(len(texts), -1)
 
 
+def injection_scorer(cfg: Filter, cache: ScoreCache):
+    """A cached injection scoring function: texts -> injection.score_texts entries. Thresholds are
+    not in the key: every sentence scoring >= injection.FLOOR is kept with its score."""
+    use = cfg.injection.embeddings
+    key = scorer_key("injection", injection.SCORER_VERSION, model=embed.MODEL if use else None)
+    return lambda texts: cache.scores(key, texts, lambda todo: injection.score_texts(todo, embed.embed if use else None))
+
+
+def _seed_instructions(samples: pd.DataFrame, chunks: pd.DataFrame, scorer) -> dict[str, list[dict]]:
+    """Instruction sentences of every chunk a sample cites (chunks nobody cites are not scored)."""
+    cited = {str(c) for ids in samples["seed_ids"] for c in (ids if ids is not None else [])}
+    texts = {str(c): str(t) for c, t in zip(chunks["chunk_id"], chunks["text"], strict=True) if str(c) in cited}
+    found = scorer(list(texts.values()))
+    return {c: entry["instructions"] for c, entry in zip(texts, found, strict=True) if entry["instructions"]}
+
+
 def _redaction_texts(samples: pd.DataFrame, findings: list[list[dict]], cfg: Filter) -> list[str]:
     """Redacted texts of every row under every threshold choice (see pii.redaction_sets)."""
     entities = {e for e in cfg.pii.entities if cfg.pii.policy.get(e, cfg.pii.default_policy) == "redact"}
@@ -88,7 +105,10 @@ def score(samples: pd.DataFrame, chunks: pd.DataFrame, cfg: Filter, cache: Score
     analyze = pii_scorer(cfg, cache)
     toxic, backend = toxicity_scorer(cfg, cache)
     scores = Scores(pii=analyze(texts), toxicity=toxic(texts), toxicity_backend=backend)
-    scores.injection = injection.score_all(texts)  # regex only: not cached
+    if cfg.injection.enabled:
+        inject = injection_scorer(cfg, cache)
+        scores.injection = inject(texts)
+        scores.seed_instructions = _seed_instructions(samples, chunks, inject) if cfg.injection.obeys else {}
     redacted = _redaction_texts(samples, scores.pii, cfg)
     scores.rechecks = dict(zip(redacted, analyze(redacted), strict=True))
     if cfg.domain.enabled or cfg.dedup.semantic.enabled:
