@@ -4,7 +4,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from assay.text import stems
+from assay.text import content_words, stem, stems
 
 _WS = re.compile(r"\s+")
 _EDGE = "\"'`“”‘’.,;:!?()[]{}<>-– "
@@ -114,18 +114,18 @@ def _root(stem: str) -> str:
 
 
 def unsupported(answer: str, source: str) -> tuple[list[str], int]:
-    """(terms of `answer` absent from `source`, how many terms `answer` has). Terms: content-word
-    stems (courtesy words aside), numbers, and links or URL parameters (a link counts as present
-    when it occurs in `source`)."""
+    """(terms of `answer` absent from `source`, how many distinct terms `answer` has). Terms:
+    content words compared by stem (courtesy words aside), numbers, and links or URL parameters
+    (a link counts as present when it occurs in `source`)."""
     links = {m.rstrip(".,;:)'\"") for m in _LINK.findall(answer)}
     answer = _LINK.sub(" ", answer)
     known = {_root(s) for s in stems(source)}
-    words = {_root(s) for s in stems(answer)} - _COURTESY
+    words = {w: _root(stem(w)) for w in content_words(answer) if w not in _COURTESY}
     numbers = set(_NUMBER.findall(answer))
-    missing = sorted(w for w in words if w not in known)
+    missing = sorted({w for w, root in words.items() if root not in known})
     missing += sorted(numbers - set(_NUMBER.findall(source)))
     missing += sorted(link for link in links if normalize(link) not in normalize(source))
-    return missing, len(words) + len(numbers) + len(links)
+    return missing, len(set(words.values())) + len(numbers) + len(links)
 
 
 def _grams(text: str, n: int) -> set[tuple[str, ...]]:
