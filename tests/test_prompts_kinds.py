@@ -45,7 +45,8 @@ def test_build_is_pure_fenced_and_carries_the_controls(module):
 
 
 def test_controls_text():
-    assert controls_text(None) == "" and controls_text({"persona": "p"}) == "The customer: p.\n"
+    assert controls_text(None) == "" and controls_text({}) == ""
+    assert controls_text({"persona": "p"}).startswith("The customer: p.\nThese shape only how the customer words")
     assert "Difficulty: basic." in controls_text({"difficulty": "basic", "style": "terse"})
 
 
@@ -93,10 +94,10 @@ def test_multi_turn_noisy_truncated_malformed():
     extra = dict(TURNS, turns=TURNS["turns"] + [{"user": "More?", "assistant": "No."}], note="hi")
     assert len(multi_turn.parse(reply("Here:\n" + json.dumps(extra)), 3)[0]["turns"]) == 3
     parsed, err = multi_turn.parse(reply(json.dumps(TURNS)[:150]), 3)  # cut inside the second turn
-    assert parsed is None and "expected 3" in err
+    assert parsed is None and err.startswith("truncated conversation") and "expected 3" in err
     assert multi_turn.parse({"turns": "hello"}, 3)[1] == "missing turns"
     bad = {"turns": [{"user": "Q", "assistant": ""}, *TURNS["turns"]], "evidence": []}
-    assert multi_turn.parse(bad, 3)[1] == "0 complete turns, expected 3"
+    assert multi_turn.parse(bad, 3)[1] == "empty turn: assistant message of turn 1"
     assert multi_turn.parse(None, 3)[1] == "no JSON object"
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from assay import diversity
 from assay.config import Generate, Kind
 from assay.llm import ChatModel, ChatRequest, ChatResult, Ledger, enforces_schema, run_batch
+from assay.llm.client import error_kind
 from assay.prompts import multi_turn, qa, refusal, task_demo
 from assay.prompts.lessons import with_lessons
 from assay.records import content_hash
@@ -132,18 +133,21 @@ def request(job: Job, cfg: Generate, seed: int, lessons: str = "", pick: bool = 
                        tag=job.task)
 
 
-def _parse(task: str, result: ChatResult, cfg: Generate) -> tuple[dict[str, Any] | None, str | None]:
+def _parse(task: str, result: ChatResult, cfg: Generate,
+           ctl: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+    """The kind's parser, given the sample's controls: an answer that repeats its persona or
+    style text is a parse error."""
     if result.error:
         return None, result.error
     if task == "multi_turn":
-        return multi_turn.parse(result.data, cfg.kinds.multi_turn.turns)
-    return PROMPTS[task].parse(result.data)
+        return multi_turn.parse(result.data, cfg.kinds.multi_turn.turns, ctl)
+    return PROMPTS[task].parse(result.data, ctl)
 
 
 def row(job: Job, result: ChatResult, model: ChatModel, cfg: Generate, seed: int) -> dict[str, Any]:
     """One GENERATE_COLUMNS row; a failed call or unparsable reply keeps `error` and `raw`."""
-    module = PROMPTS[job.task]
-    parsed, error = _parse(job.task, result, cfg)
+    module, ctl = PROMPTS[job.task], controls(job, cfg, seed)
+    parsed, error = _parse(job.task, result, cfg, ctl)
     generation = {"model": model.model_id, "endpoint": model.name, "prompt_version": module.VERSION,
                   **sampling(job.task, cfg), "seed": _seed(job.chunk, job.task, job.index, seed),
                   "chunk_kind": job.chunk.get("kind") or "prose", "prompt_tokens": result.prompt_tokens,
@@ -159,7 +163,7 @@ def row(job: Job, result: ChatResult, model: ChatModel, cfg: Generate, seed: int
         "generation": json.dumps(generation, sort_keys=True),
         "error": error,
         "raw": None if parsed else (result.text or ""),
-        **controls(job, cfg, seed),
+        **ctl,
     }
 
 
@@ -183,11 +187,15 @@ def generate(chunks: pd.DataFrame, model: ChatModel, cfg: Generate, seed: int,
 
 
 def _counts(rows: list[dict]) -> dict[str, Any]:
+    """Counts and rates, and errors by class (`error.<class>`, see assay.llm.client.error_kind:
+    a failed call, an unparsable reply, or a parser's named reason such as a repeated turn)."""
     ok = [r for r in rows if r["error"] is None]
     errors = len(rows) - len(ok)
+    kinds = Counter(error_kind(r["error"]) for r in rows if r["error"] is not None)
     return {"samples": len(rows), "parsed": len(ok), "errors": errors,
             "error_rate": round(errors / max(1, len(rows)), 4),
-            "evidence_ok_rate": round(sum(bool(r["evidence_ok"]) for r in ok) / max(1, len(ok)), 4)}
+            "evidence_ok_rate": round(sum(bool(r["evidence_ok"]) for r in ok) / max(1, len(ok)), 4),
+            **{f"error.{kind}": n for kind, n in sorted(kinds.items())}}
 
 
 def _texts(rows: list[dict], role: str) -> list[str]:

@@ -4,6 +4,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from assay.text import content_words, stem, stems
+
 _WS = re.compile(r"\s+")
 _EDGE = "\"'`“”‘’.,;:!?()[]{}<>-– "
 
@@ -83,10 +85,66 @@ def str_list(value: object, limit: int = 4) -> list[str]:
 
 
 def controls_text(controls: dict[str, str] | None) -> str:
-    """The diversity controls as prompt lines (empty when none): persona, difficulty, style."""
+    """The diversity controls as prompt lines (empty when none): persona, difficulty, style. They
+    shape the customer's wording only: small models otherwise carry the persona into the facts."""
     if not controls:
         return ""
     lines = [f"The customer: {controls['persona']}." if controls.get("persona") else "",
              f"Difficulty: {controls['difficulty']}." if controls.get("difficulty") else "",
              f"Style of the customer's message: {controls['style']}." if controls.get("style") else ""]
-    return "\n".join(line for line in lines if line) + "\n"
+    body = "\n".join(line for line in lines if line)
+    if not body:
+        return ""
+    return (body + "\nThese shape only how the customer words the message, never the facts: the "
+            "assistant never mentions or describes the customer, and states only what the SOURCE says.\n")
+
+
+# A speaker name at the start of a line: a turn that labels itself, or carries the next speaker's line.
+_LABEL = re.compile(r"^\W{0,3}(customer|user|client|human|agent|assistant|support(?: agent)?|ai|bot)\s*:",
+                    re.IGNORECASE | re.MULTILINE)
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*")
+_LINK = re.compile(r"https?://\S+|\b[\w.-]+\?[\w.-]+=\S*|\b\w+=\S+")
+# Courtesy carries no fact: an answer may add it without being unfaithful.
+_COURTESY = {"hello", "sorry", "glad", "happy", "help", "assist", "sure", "certainly", "great", "welcome"}
+
+
+def speaker_label(text: str) -> str | None:
+    """The speaker label ("Customer", "Agent", ...) that begins a line of `text`, else None."""
+    match = _LABEL.search(text)
+    return match.group(1) if match else None
+
+
+def _root(stem: str) -> str:
+    return stem[:-1] if stem.endswith("e") and len(stem) > 4 else stem  # delete ~ deleted
+
+
+def unsupported(answer: str, source: str) -> tuple[list[str], int]:
+    """(terms of `answer` absent from `source`, how many distinct terms `answer` has). Terms:
+    content words compared by stem (courtesy words aside), numbers, and links or URL parameters
+    (a link counts as present when it occurs in `source`)."""
+    links = {m.rstrip(".,;:)'\"") for m in _LINK.findall(answer)}
+    answer = _LINK.sub(" ", answer)
+    known = {_root(s) for s in stems(source)}
+    words = {w: _root(stem(w)) for w in content_words(answer) if w not in _COURTESY}
+    numbers = set(_NUMBER.findall(answer))
+    missing = sorted({w for w, root in words.items() if root not in known})
+    missing += sorted(numbers - set(_NUMBER.findall(source)))
+    missing += sorted(link for link in links if normalize(link) not in normalize(source))
+    return missing, len(set(words.values())) + len(numbers) + len(links)
+
+
+def _grams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9']+", normalize(text))
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def leaked_control(text: str, controls: dict[str, str] | None, allowed: str = "", n: int = 4) -> str | None:
+    """The persona or style phrase (`n` words in a row of its description) that `text` repeats
+    and `allowed` (the quoted evidence) does not contain, else None: the assistant is describing
+    the simulated customer or the prompt, not answering."""
+    ok = _grams(allowed, n)
+    for key in ("persona", "style"):
+        shared = _grams((controls or {}).get(key) or "", n) & _grams(text, n) - ok
+        if shared:
+            return f"{key} text in an assistant turn: '{' '.join(min(shared))}'"
+    return None

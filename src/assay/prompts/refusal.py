@@ -11,14 +11,16 @@ from assay.prompts import (
     evidence_ok,
     evidence_schema,
     fence,
+    leaked_control,
     sentence_schema,
+    speaker_label,
     str_list,
 )
 from assay.text import stems
 
 __all__ = ["VERSION", "build", "evidence_ok", "grounded", "has_policy", "parse", "schema", "to_messages"]
 
-VERSION = "refusal-3"
+VERSION = "refusal-4"
 
 # Wording of a rule that forbids or limits something: chunks without it cannot ground a refusal.
 POLICY = re.compile(
@@ -74,23 +76,30 @@ def build(chunk: dict[str, Any], controls: dict[str, str] | None = None) -> list
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def parse(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
+def parse(data: dict[str, Any] | None, controls: dict[str, str] | None = None
+          ) -> tuple[dict[str, Any] | None, str | None]:
     """Validate a decoded reply: ({request, policy, reply, evidence}, None) or (None, reason).
     The policy quote leads the evidence list, so the grounding check covers it. A request and
     reply that share no content word with the rule are an error: the sample would refuse something
-    the rule does not forbid (seen from the 1.5B model: a delivery-date question against the returns rule)."""
+    the rule does not forbid (seen from the 1.5B model: a delivery-date question against the returns
+    rule). So are a speaker label in either text and a reply that carries the persona or style text."""
     if not isinstance(data, dict):
         return None, "no JSON object"
     fields = {k: data.get(k) for k in ("request", "policy", "reply")}
     for key, value in fields.items():
         if not isinstance(value, str) or not value.strip():
             return None, f"missing {key}"
-    policy = fields["policy"].strip()
-    if not stems(fields["request"] + " " + fields["reply"]) & stems(policy):
+    request, policy, reply = (fields[k].strip() for k in ("request", "policy", "reply"))
+    if not stems(request + " " + reply) & stems(policy):
         return None, "the refusal does not touch its rule (no word in common with the request or reply)"
+    label = speaker_label(request) or speaker_label(reply)
+    if label:
+        return None, f"speaker label in the text: '{label}:'"
     extra = [e for e in str_list(data.get("evidence"), 2) if e != policy]
-    return {"request": fields["request"].strip(), "policy": policy, "reply": fields["reply"].strip(),
-            "evidence": [policy, *extra]}, None
+    leak = leaked_control(reply, controls, " ".join([policy, *extra]))
+    if leak:
+        return None, leak
+    return {"request": request, "policy": policy, "reply": reply, "evidence": [policy, *extra]}, None
 
 
 def grounded(parsed: dict[str, Any], chunk_text: str) -> bool:

@@ -6,12 +6,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assay.prompts import controls_text, evidence_ok, evidence_schema, fence, str_list
+from assay.prompts import (
+    controls_text,
+    evidence_ok,
+    evidence_schema,
+    fence,
+    leaked_control,
+    speaker_label,
+    str_list,
+)
 
 __all__ = ["VERSION", "build", "calls_ok", "evidence_ok", "grounded", "operation", "parse",
            "schema", "to_messages"]
 
-VERSION = "task_demo-3"
+VERSION = "task_demo-4"
 
 _OPERATION = re.compile(r"^(GET|PUT|POST|PATCH|DELETE|HEAD|OPTIONS) (/\S*)", re.MULTILINE)
 # A request that is itself the call: the demonstration would teach nothing (seen from the 1.5B model).
@@ -76,8 +84,11 @@ def build(chunk: dict[str, Any], controls: dict[str, str] | None = None) -> list
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def parse(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
-    """Validate a decoded reply: ({request, steps: [{action, call}], evidence}, None) or (None, reason)."""
+def parse(data: dict[str, Any] | None, controls: dict[str, str] | None = None
+          ) -> tuple[dict[str, Any] | None, str | None]:
+    """Validate a decoded reply: ({request, steps: [{action, call}], evidence}, None) or (None, reason).
+    A request that is a command or starts with a speaker label, and steps that carry the persona
+    or style text of `controls`, are errors."""
     if not isinstance(data, dict):
         return None, "no JSON object"
     request = data.get("request")
@@ -92,7 +103,12 @@ def parse(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | Non
             steps.append({"action": item["action"].strip(), "call": call.strip()})
     if not steps:
         return None, "missing steps"
-    return {"request": request.strip(), "steps": steps, "evidence": str_list(data.get("evidence"), 3)}, None
+    parsed = {"request": request.strip(), "steps": steps, "evidence": str_list(data.get("evidence"), 3)}
+    label = speaker_label(request) or next(filter(None, (speaker_label(s["action"]) for s in steps)), None)
+    if label:
+        return None, f"speaker label in the text: '{label}:'"
+    leak = leaked_control(" ".join(s["action"] for s in steps), controls, " ".join(parsed["evidence"]))
+    return (None, leak) if leak else (parsed, None)
 
 
 def calls_ok(steps: list[dict[str, str]], chunk_text: str) -> bool:
