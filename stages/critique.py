@@ -1,12 +1,12 @@
-"""critique: judge panel + verifier + reward, orchestrated revisions (see assay.critique)."""
+"""critique: grounding signals + judges' verdicts -> one calibrated decision, orchestrated revisions (see assay.critique)."""
 
 import sys
 
-from assay.critique import Models, critique
+from assay.critique import Models, critique, grounding
 from assay.critique.lessons import write_lessons
 from assay.critique.metrics import non_discriminating
 from assay.critique.reward import make_reward
-from assay.llm import Ledger, open_models
+from assay.llm import Ledger, describe, open_models
 from assay.records import CHUNK_COLUMNS, SAMPLE_COLUMNS, read_table, write_table
 from assay.roles import endpoint_roles
 from assay.stage import Outcome, error_rate_failure, run_stage
@@ -35,6 +35,12 @@ def body(args, params):
     for name in non_discriminating(metrics):
         print(f"assay critique: warning: judge '{name}' gave nearly the same verdict to every sample "
               f"(P(Yes) std {metrics[f'judge.{name}.p_yes_std']}): it is not telling samples apart", file=sys.stderr)
+    fitted = grounding.load(cfg.grounding_model).stack
+    judged_by = sorted({describe(j, params.llm.endpoints[j])["model"] for j in cfg.judges})
+    if fitted and judged_by and judged_by != [fitted["judge_model"]]:
+        print(f"assay critique: warning: the grounding decision's judge stage was fitted on {fitted['judge_model']}'s "
+              f"verdicts, but the judges are {judged_by}: refit it (bench/grounding.py judge + fit --judged) or set "
+              f"critique.judges to that model", file=sys.stderr)
     failure = error_rate_failure("judge calls", metrics["judge_errors"], metrics["judge_calls"],
                                  cfg.max_error_rate, f"judges {cfg.judges}")
     return Outcome(metrics, failure)

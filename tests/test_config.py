@@ -87,7 +87,7 @@ def test_several_errors_are_all_reported(tmp_path):
 
 def test_a_judge_that_is_not_an_endpoint_is_named(tmp_path):
     message = _error(tmp_path, lambda r: r["critique"]["judges"].append("gpt-9"))
-    assert "critique.judges[2]" in message and "'gpt-9'" in message
+    assert "critique.judges[1]" in message and "'gpt-9'" in message
     assert "qwen-0.5b, qwen-1.5b" in message  # says what is defined
 
 

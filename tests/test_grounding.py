@@ -72,13 +72,15 @@ def test_shipped_decision_names_the_dev_data_it_was_fitted_on():
 def test_refitting_on_dev_reproduces_the_shipped_decision_and_its_test_figures(tmp_path):
     out = tmp_path / "model.json"
     run = [sys.executable, str(ROOT / "bench" / "grounding.py")]
-    subprocess.run([*run, "fit", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+    judged = DATA / f"judged-dev--{grounding.load().stack['judge_model']}.jsonl"
+    subprocess.run([*run, "fit", "--judged", str(judged), "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
     fitted, shipped = json.loads(out.read_text()), grounding.load().spec
     assert fitted["coef"] == pytest.approx(shipped["coef"], abs=1e-3)
     assert fitted["threshold"] == pytest.approx(shipped["threshold"], abs=1e-3)
+    assert fitted["stack"]["coef_judge"] == pytest.approx(shipped["stack"]["coef_judge"], abs=1e-3)
     subprocess.run([*run, "eval", "--model", str(out), "--json", str(tmp_path / "test.json")], check=True,
                    capture_output=True, cwd=ROOT)
-    result = json.loads((tmp_path / "test.json").read_text())["ALL"]
+    result = json.loads((tmp_path / "test.json").read_text())["signals"]["ALL"]
     print("test split:", result)
     assert result["n"] >= 1000 and result["balanced_accuracy"] >= 0.70  # a regression floor, README has the figures
 
