@@ -3,6 +3,8 @@
     python bench/grounding.py fit                      # dev.jsonl -> src/assay/critique/grounding_model.json
     python bench/grounding.py eval                     # test.jsonl, per origin and overall
     python bench/grounding.py eval --data other.jsonl  # any labelled set: {source, question, answer, label}
+    python bench/grounding.py judge --data bench/data/grounding/dev.jsonl   # an embedded judge's P(Yes), for fit --judged
+    python bench/grounding.py seeds --out mine.jsonl   # perturbations of your own chunks, for fit --extra mine.jsonl
 
 Labels: `grounded` (or `good`) vs anything else (`ungrounded`, `wrong`, ...). Reported for the
 decision "accept = P(grounded) >= threshold": accuracy, balanced accuracy, precision and recall of
@@ -128,7 +130,7 @@ def fit_stack(items: list[dict], y: np.ndarray, p: np.ndarray, judged: dict[str,
 
 def fit(args: argparse.Namespace) -> None:
     path = args.data or DATA / "dev.jsonl"
-    items = load(path)
+    items = load(path) + [it for extra in args.extra for it in load(extra)]
     x, y = matrix(items, grounding.FEATURES), np.array([grounded(it) for it in items], dtype=int)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
     z = (x - mean) / scale
@@ -140,7 +142,8 @@ def fit(args: argparse.Namespace) -> None:
             "coef": [round(float(v), 6) for v in coef], "intercept": round(intercept, 6),
             "mean": [round(float(m), 6) for m in mean], "scale": [round(float(s), 6) for s in scale],
             "threshold": threshold, "target_precision": args.target_precision, "C": args.c,
-            "fitted_on": {"file": path.name, "items": len(items), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
+            "fitted_on": {"file": path.name, "items": len(items), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                          "extra": {e.name: hashlib.sha256(e.read_bytes()).hexdigest() for e in args.extra}},
             "dev": report(y, p >= threshold)}
     if args.judged:
         spec["stack"] = fit_stack(items, y, p, read_judged(args.judged), args.judged, args.target_precision)
@@ -225,12 +228,26 @@ def judge(args: argparse.Namespace) -> None:
     print(f"wrote {out}: {len(sub)} items, {sum(v['error'] is not None for v in verdicts)} errors")
 
 
+def seeds(args: argparse.Namespace) -> None:
+    """Labelled perturbations of the user's own chunks (ingest's output), to fit on with --extra."""
+    import pandas as pd
+    from grounding_help import seed_items
+
+    chunks = pd.read_parquet(args.chunks, columns=["chunk_id", "text"]).to_dict("records")
+    items = seed_items(chunks, args.per_chunk)
+    args.out.write_text("".join(json.dumps(it) + "\n" for it in items))
+    labels = sum(grounded(it) for it in items)
+    print(f"wrote {args.out}: {len(items)} items ({labels} grounded) from {len(chunks)} chunks")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit", help="fit the decision on a dev set")
     f.add_argument("--data", type=Path, help="labelled jsonl (default: bench/data/grounding/dev.jsonl)")
     f.add_argument("--judged", type=Path, help="a `judge` run on dev items: also fit the judge stage")
+    f.add_argument("--extra", type=Path, action="append", default=[],
+                   help="more labelled jsonl to fit on, e.g. `seeds` output from your own documents")
     f.add_argument("--out", type=Path, help="artifact to write (default: the one assay ships)")
     f.add_argument("--target-precision", type=float, default=0.75, help="class-balanced precision of accepted items")
     f.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
@@ -246,8 +263,12 @@ def main() -> None:
     j.add_argument("--max-source-chars", type=int, default=1400, help="only items whose source is shorter than this")
     j.add_argument("--cache", default=".assay/cache", help="response cache directory")
     j.add_argument("--out", type=Path, help="default: bench/data/grounding/judged-<data>--<model>.jsonl")
+    s = sub.add_parser("seeds", help="labelled perturbations of your own chunks (to fit on with --extra)")
+    s.add_argument("--chunks", type=Path, default=Path("data/ingested/chunks.parquet"), help="ingest's chunks")
+    s.add_argument("--per-chunk", type=int, default=2, help="sentences per chunk")
+    s.add_argument("--out", type=Path, required=True, help="jsonl to write")
     args = ap.parse_args()
-    {"fit": fit, "eval": evaluate, "judge": judge}[args.cmd](args)
+    {"fit": fit, "eval": evaluate, "judge": judge, "seeds": seeds}[args.cmd](args)
 
 
 if __name__ == "__main__":

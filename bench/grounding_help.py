@@ -111,3 +111,24 @@ def help_items(mirrors: dict[str, Path]) -> list[dict]:
                                   capture_output=True, text=True, check=True).stdout
             items += page_items(repo, path, text)
     return items
+
+
+def seed_items(chunks: list[dict], per_chunk: int = 2) -> list[dict]:
+    """Labelled items from a user's own seed chunks (chunk_id, text): one grounded and one
+    ungrounded variant of up to `per_chunk` factual sentences of each chunk, the chunk as source,
+    so a decision can be fitted to the documents it will judge (origin `seeds`)."""
+    items = []
+    for chunk in chunks:
+        source = chunk["text"]
+        if not 300 <= len(source) <= MAX_SECTION_CHARS:
+            continue
+        rng = random.Random(f"{SEED}|{chunk['chunk_id']}")
+        sentences = factual_sentences(source)
+        for sentence in rng.sample(sentences, min(per_chunk, len(sentences))):
+            for label in ("grounded", "ungrounded"):
+                hit = _first_applicable(sentence, label, rng, source)
+                if hit:
+                    items.append({"id": f"seeds-{chunk['chunk_id']}-{label}-{len(items)}", "origin": "seeds",
+                                  "genre": "seeds", "source": source, "question": "", "answer": hit[1],
+                                  "label": label, "kind": hit[0]})
+    return items

@@ -94,3 +94,20 @@ def test_the_judge_stage_combines_when_there_is_a_verdict_and_only_then():
     assert by == "signals+judge" and t == 0.6 and p_doubt < 0.7 < model.combined(0.7, 0.9)[0]
     no_stack = grounding.Model({k: v for k, v in spec.items() if k != "stack"})
     assert no_stack.combined(0.7, 0.1)[2] == "signals"
+
+
+def test_seed_perturbations_label_a_users_own_chunks(tmp_path):
+    import pandas as pd
+
+    text = ("## Returns\n\nYou can return any thermostat within 45 days of delivery for a full refund. "
+            "Refunds are issued to the original payment method within 7 business days. "
+            "Opened units must include the original wall plate and all screws. "
+            "Products bought from a retailer must be returned to that retailer under its own policy.")
+    pd.DataFrame([{"chunk_id": "c1", "text": text}]).to_parquet(tmp_path / "chunks.parquet")
+    run = [sys.executable, str(ROOT / "bench" / "grounding.py"), "seeds", "--chunks", str(tmp_path / "chunks.parquet"),
+           "--out", str(tmp_path / "seeds.jsonl")]
+    subprocess.run(run, check=True, capture_output=True, cwd=ROOT)
+    items = [json.loads(line) for line in (tmp_path / "seeds.jsonl").read_text().splitlines()]
+    assert {it["label"] for it in items} == {"grounded", "ungrounded"} and len({it["id"] for it in items}) == len(items)
+    assert all(it["source"] == text and it["origin"] == "seeds" for it in items)
+    assert all(it["answer"] not in text for it in items if it["label"] == "ungrounded")
