@@ -56,7 +56,7 @@ def judge_by_answer():
 
 
 def reviser(answer=GOOD):
-    return FakeChat({"assistant_turns": [answer], "evidence": ["within 45 days of delivery"]}, name="gen")
+    return FakeChat({"assistant_turns": [answer], "evidence": [GOOD]}, name="gen")
 
 
 def run(samples, judges, decision_path, rev=None, reward=None, agent=None, **cfg):
@@ -116,6 +116,17 @@ def test_unsafe_and_missing_evidence_are_vetoed(decision):
     no_quote, metrics, _ = run([sample(0, evidence_ok=False)], [FakeChat(verdict(0.9), name="a")], decision,
                                max_rounds=1)
     assert no_quote["verdict"][0] == "reject" and metrics["veto.evidence_share"] == 1.0
+
+
+def test_a_revision_must_pass_its_kinds_generation_checks(decision):
+    turns = [{"role": "user", "content": "How long do I have to return it?"}, {"role": "assistant", "content": WRONG},
+             {"role": "user", "content": "And the refund?"}, {"role": "assistant", "content": "Within 7 business days."}]
+    convo = {**sample(0), "task": "multi_turn", "messages": turns}
+    parrot = FakeChat({"assistant_turns": [GOOD, GOOD], "evidence": [GOOD]}, name="gen")  # the same reply twice
+    out, _, _ = run([convo], [FakeChat(judge_by_answer(), name="a")], decision, rev=parrot)
+    record = json.loads(out["critique"][0])
+    assert out["verdict"][0] == "reject" and "repeated turn" in record["rounds"][0]["revision_error"]
+    assert out["messages"][0][1]["content"] == WRONG  # a failed revision is never applied
 
 
 def test_failed_revision_rejects_and_generation_errors_stay_errors(decision):

@@ -77,6 +77,8 @@ def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Crit
     errors = []
     for state, result in zip(states, run_batch(reviser, requests, desc="revise"), strict=True):
         applied, error = (None, result.error) if result.error else revise.apply(state.messages, result.data)
+        error = error or (revise.degenerate(state.task, applied) if applied else None)
+        applied = None if error else applied
         if applied:
             state.messages, state.evidence = applied["messages"], applied["evidence"]
             state.evidence_ok = grounded(state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assay.prompts import evidence_schema, fence
+from assay.prompts import evidence_schema, fence, multi_turn, qa
 from assay.prompts.judge import render
 
 VERSION = "revise-3"
@@ -64,3 +64,18 @@ def apply(messages: list[dict[str, str]], data: dict[str, Any] | None) -> tuple[
         revised[index]["content"] = text
     evidence = [e.strip() for e in data.get("evidence") or [] if isinstance(e, str) and e.strip()]
     return {"messages": revised, "evidence": evidence}, None
+
+
+def degenerate(task: str, revised: dict[str, Any]) -> str | None:
+    """Why a revision fails the checks its kind's generation passed (a qa answer not built from
+    its evidence, a conversation with repeated, labelled or unanswered turns), else None: a
+    revision is training data too, and the reviser is the same small model."""
+    messages, evidence = revised["messages"], revised["evidence"]
+    if task == "qa" and len(messages) == 2:
+        return qa.faithful({"question": messages[0]["content"], "answer": messages[1]["content"],
+                            "evidence": evidence})
+    if task == "multi_turn":
+        pairs = [{"user": u["content"], "assistant": a["content"]}
+                 for u, a in zip(messages[::2], messages[1::2], strict=False)]
+        return multi_turn.degenerate({"turns": pairs, "evidence": evidence})
+    return None
