@@ -42,7 +42,8 @@ def test_kill_9_mid_generate_then_resume(tmp_path):
     try:
         params = stage_params(tmp_path / "params.yaml", stub.base_url, cache, endpoint={"concurrency": 2})
         args = [sys.executable, str(ROOT / "stages" / "generate.py"), "--params", str(params), "--chunks",
-                str(chunks), "--out", str(out), "--metrics", str(tmp_path / "m.json"), "--no-mlflow"]
+                str(chunks), "--out", str(out), "--metrics", str(tmp_path / "m.json"), "--no-mlflow",
+                "--lessons", str(tmp_path / "none.md"), "--responses", str(tmp_path / "g-responses.jsonl")]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while _cached(cache) < 8 and time.monotonic() < deadline and proc.poll() is None:

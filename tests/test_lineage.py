@@ -63,7 +63,8 @@ def test_mlflow_run_records_commit_dirty_flag_and_params_sha(repo, tmp_path, mon
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     text = (repo / "params.yaml").read_text() + "# edited\n"
     (repo / "params.yaml").write_text(text)
-    run = mlflow.tracking.MlflowClient().get_run(tracking.log_stage("ingest", {"chunks": 1}, {}, text))
+    run_id = tracking.log_stage("ingest", {"chunks": 1}, {}, text)  # sets the tracking URI: build the client after
+    run = mlflow.tracking.MlflowClient().get_run(run_id)
     tags = run.data.tags
     assert tags["git.dirty"] == "true" and tags["git.dirty_files"] == "params.yaml"
     assert tags["params.sha256"] == hashlib.sha256(text.encode()).hexdigest() and len(tags["git.commit"]) == 40

@@ -54,7 +54,8 @@ def _project(repo: Path, base_url: str) -> None:
     p["llm"] = {"cache_dir": ".assay/cache", "endpoints": {"stub": {
         "base_url": base_url, "model": "stub-model", "concurrency": 4, "timeout_s": 5.0, "max_retries": 1}}}
     p["generate"] |= {"endpoint": "stub", "max_chunks": 3, "max_error_rate": 1.0}
-    p["critique"] |= {"judges": ["stub"], "max_error_rate": 1.0, "reward": {"kind": "llm", "endpoint": "stub"}}
+    p["critique"] |= {"judges": ["stub"], "max_error_rate": 1.0, "threshold": 0.0,  # the stub writes no real answers
+                      "reward": {"kind": "llm", "endpoint": "stub"}}
     p["filter"] |= {"require_evidence": False, "domain": {"enabled": False}}
     p["filter"]["dedup"] |= {"semantic": {"enabled": False}, "against": []}
     p["filter"]["pii"] |= {"entities": ["EMAIL_ADDRESS"], "eval_samples": 0}
