@@ -205,7 +205,7 @@ def judge(args: argparse.Namespace) -> None:
 
     from assay.config import Params
     from assay.critique import panel
-    from assay.llm import Ledger, open_models
+    from assay.llm import Ledger, describe, open_models
 
     items = [it for it in load(args.data) if len(it["source"]) < args.max_source_chars]
     random.Random(0).shuffle(items)
@@ -215,15 +215,19 @@ def judge(args: argparse.Namespace) -> None:
             picked[it.get("origin", "")].append(it)
     sub = [it for group in picked.values() for it in group]
     base = yaml.safe_load(Path("params.yaml").read_text())
-    base["llm"] = {"cache_dir": args.cache, "endpoints": {"judge": {"embedded": args.model, "n_parallel": 2,
-                                                                    "n_ctx": 8192, "concurrency": 2}}}
-    base["generate"]["endpoint"], base["critique"]["judges"] = "judge", ["judge"]
-    base["filter"]["rewrite"]["endpoint"] = "judge"
-    with open_models(Params.model_validate(base), ["judge"], Ledger()) as models:
+    if args.endpoint:  # any endpoint of params.yaml (OpenAI, vLLM, ...): its API key comes from the environment
+        name, model = args.endpoint, describe(args.endpoint, Params.model_validate(base).llm.endpoints[args.endpoint])["model"]
+    else:
+        name, model = "judge", args.model
+        base["llm"] = {"cache_dir": args.cache, "endpoints": {"judge": {"embedded": args.model, "n_parallel": 2,
+                                                                        "n_ctx": 8192, "concurrency": 2}}}
+        base["generate"]["endpoint"], base["critique"]["judges"] = "judge", ["judge"]
+        base["filter"]["rewrite"]["endpoint"] = "judge"
+    with open_models(Params.model_validate(base), [name], Ledger()) as models:
         turns = [([{"role": "user", "content": it["question"]}] if it.get("question") else [])
                  + [{"role": "assistant", "content": it["answer"]}] for it in sub]
-        verdicts = panel.judge_all(models["judge"], turns, [it["source"] for it in sub], 1)
-    out = args.out or DATA / f"judged-{args.data.stem}--{args.model}.jsonl"
+        verdicts = panel.judge_all(models[name], turns, [it["source"] for it in sub], 1)
+    out = args.out or DATA / f"judged-{args.data.stem}--{model.replace('/', '_')}.jsonl"
     out.write_text("".join(json.dumps({"id": it["id"], "p_yes": v["p_yes"]}) + "\n" for it, v in zip(sub, verdicts, strict=True)))
     print(f"wrote {out}: {len(sub)} items, {sum(v['error'] is not None for v in verdicts)} errors")
 
@@ -259,6 +263,7 @@ def main() -> None:
     j = sub.add_parser("judge", help="P(Yes) of an embedded judge model on a subsample (slow: an LLM call each)")
     j.add_argument("--data", type=Path, required=True, help="labelled jsonl")
     j.add_argument("--model", default="qwen2.5-coder-0.5b", help="embedded model key (assay models)")
+    j.add_argument("--endpoint", help="instead: an endpoint name of params.yaml (a stronger hosted or vLLM judge)")
     j.add_argument("--per-origin", type=int, default=30, help="items per origin")
     j.add_argument("--max-source-chars", type=int, default=1400, help="only items whose source is shorter than this")
     j.add_argument("--cache", default=".assay/cache", help="response cache directory")

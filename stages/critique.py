@@ -36,7 +36,7 @@ def body(args, params):
         print(f"assay critique: warning: judge '{name}' gave nearly the same verdict to every sample "
               f"(P(Yes) std {metrics[f'judge.{name}.p_yes_std']}): it is not telling samples apart", file=sys.stderr)
     fitted = grounding.load(cfg.grounding_model).stack
-    judged_by = sorted({describe(j, params.llm.endpoints[j])["model"] for j in cfg.judges})
+    judged_by = sorted({describe(j, params.llm.endpoints[j])["model"].replace("/", "_") for j in cfg.judges})
     if fitted and judged_by and judged_by != [fitted["judge_model"]]:
         print(f"assay critique: warning: the grounding decision's judge stage was fitted on {fitted['judge_model']}'s "
               f"verdicts, but the judges are {judged_by}: refit it (bench/grounding.py judge + fit --judged) or set "
