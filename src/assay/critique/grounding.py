@@ -2,8 +2,8 @@
 
 Every signal is a number computed from (source, the user's turns, the assistant's turns); none of
 them decides alone. A logistic regression fitted on labelled public data of other genres (fact
-verification, summary consistency, answers over documentation, perturbed help-centre sentences;
-`bench/grounding.py fit`) turns them into P(grounded), and its threshold is the one that reached
+verification, summary consistency, dialogue replies over a passage, perturbed product-doc
+sentences; `bench/grounding.py fit`) turns them into P(grounded), and its threshold is the one that reached
 the target precision of accepted samples on the dev split. Both live in a versioned artifact
 (`grounding_model.json` next to this file), never in hand-tuned constants.
 
