@@ -22,6 +22,7 @@ from assay.llm.cache import ResponseCache, cache_key
 from assay.llm.ledger import Ledger, error_kind  # noqa: F401  (error_kind: imported from here)
 from assay.llm.limiter import AIMDLimiter
 from assay.llm.parse import parse_json_object
+from assay.llm.ratelimit import RateLimiter, estimate_tokens
 
 RETRYABLE = (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
              openai.InternalServerError)
@@ -94,7 +95,7 @@ class OpenAIChat:
     def __init__(self, name: str, *, base_url: str | Callable[[], str], model: str, api_key: str, model_id: str,
                  cache: ResponseCache, ledger: Ledger, concurrency: int = 4, timeout_s: float = 300,
                  max_retries: int = 4, json_schema: bool = True, price_in: float = 0.0,
-                 price_out: float = 0.0):
+                 price_out: float = 0.0, rpm: int = 0, tpm: int = 0):
         self.name, self.model, self.model_id = name, model, model_id
         self.concurrency, self.max_retries, self.json_schema = concurrency, max_retries, json_schema
         self.cache, self.ledger = cache, ledger
@@ -105,6 +106,9 @@ class OpenAIChat:
         self._client: openai.AsyncOpenAI | None = None
         self._checked = False  # the endpoint answered a TCP connect
         self.limiter = AIMDLimiter(concurrency, name)  # in-flight limit: halves on 429/503, recovers
+        # requests/tokens per minute: params and the provider's x-ratelimit-* headers. Anything with
+        # `acquire(tokens)` (async), `update_from_headers(headers)` and `pause(seconds)` can replace it
+        self.rate = RateLimiter(rpm, tpm, name)
 
     def _bind_loop(self) -> None:
         """The HTTP pool and the start lock belong to one event loop: rebuild them for a new one."""
@@ -172,7 +176,14 @@ class OpenAIChat:
 
     async def _call_once(self, req: ChatRequest, max_tokens: int) -> ChatResult:
         client = await self._http()
-        resp = await client.chat.completions.create(**self._kwargs(req, max_tokens))
+        raw = await client.chat.completions.with_raw_response.create(**self._kwargs(req, max_tokens))
+        self.rate.update_from_headers(raw.headers)
+        return self.interpret(raw.parse(), req, max_tokens)
+
+    def interpret(self, resp: Any, req: ChatRequest, max_tokens: int) -> ChatResult:
+        """A chat completion (live or from a batch output file) -> ChatResult; a cut, empty or
+        unparsable reply becomes `error`. Raises ValueError/AttributeError/TypeError on a body
+        that is not a completion."""
         usage = resp.usage
         result = ChatResult(text=None, model=self.model_id,
                             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -195,13 +206,20 @@ class OpenAIChat:
 
     async def _try(self, req: ChatRequest, max_tokens: int) -> tuple[ChatResult, float | None]:
         """One HTTP attempt in a limiter slot: (result, None) when the server answered, or an
-        error result and the Retry-After delay (0 when absent) when a retry may help."""
+        error result and the Retry-After delay (0 when absent) when a retry may help. The rate
+        budget is taken before the slot, so waiting for it holds no slot."""
+        self.ledger_wait(await self.rate.acquire(estimate_tokens(req.messages, max_tokens)))
         async with self.limiter.slot() as epoch:
             try:
                 result = await self._call_once(req, max_tokens)
             except RETRYABLE as exc:
+                response = getattr(exc, "response", None)
+                if response is not None:
+                    self.rate.update_from_headers(response.headers)
                 if isinstance(exc, openai.RateLimitError) or getattr(exc, "status_code", None) == 503:
                     self.limiter.overloaded(epoch)
+                if isinstance(exc, openai.RateLimitError):  # over the account's rate: nobody sends for a while
+                    self.rate.pause(_retry_after(exc) or 0.0)
                 error = f"{type(exc).__name__}: {exc}"[:500]
                 return ChatResult(text=None, error=error, model=self.model_id), _retry_after(exc) or 0.0
             except (ValueError, AttributeError, TypeError) as exc:  # a 200 that is not a completion
@@ -232,6 +250,10 @@ class OpenAIChat:
             if attempt < self.max_retries:
                 await asyncio.sleep(max(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()), retry_after))
         return result
+
+    def ledger_wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.ledger.rate_wait_s[self.name] = self.ledger.rate_wait_s.get(self.name, 0.0) + seconds
 
     async def aclose(self) -> None:
         """Close the HTTP pool before its event loop ends (run_batch calls this)."""
