@@ -25,7 +25,7 @@ def batch_chat(base_url: str, cache: ResponseCache, max_requests: int = 50_000, 
     opts = BatchOptions(max_requests=max_requests, resubmits=resubmits, poll_s=0.01, poll_max_s=0.05,
                         **options)  # type: ignore[arg-type]
     chat = BatchChat("hosted", batch=opts, base_url=base_url, model="stub-model", api_key="test-key",
-                     model_id="stub-model@batch", cache=cache, ledger=ledger or Ledger(), max_retries=2,
+                     model_id=f"{base_url}|stub-model", cache=cache, ledger=ledger or Ledger(), max_retries=2,
                      timeout_s=10.0, price_in=2.0, price_out=8.0)
     chat.sleep = lambda seconds: time.sleep(min(seconds, 0.05))  # polls and backoff, shortened
     return chat

@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from assay.llm import Ledger, run_batch
+from assay.config import Params
+from assay.llm import Ledger, open_models, run_batch
 from assay.llm.cache import ResponseCache
 from tests.batch_stub import BatchStub, echo
 from tests.batch_worker import batch_chat, requests
@@ -166,3 +168,60 @@ def test_a_stage_killed_while_creating_finds_the_batch_by_its_input_file(tmp_pat
         cache.close()
         assert stub.count("POST /v1/batches") == 1 and stub.count("GET /v1/batches") == 1  # listed, not created
     assert answers(results) == ["question 0", "question 1"]
+
+
+def test_a_batch_endpoint_in_params_records_the_same_responses_file(tmp_path, stub):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    endpoint = {"base_url": stub.base_url, "model": "stub-model", "batch": True, "batch_poll_s": 0.01,
+                "batch_poll_max_s": 0.05, "batch_discount": 0.5, "price_in_per_1m": 2.0, "rpm": 500, "tpm": 90000}
+    raw["llm"] = {"cache_dir": str(tmp_path / "cache"), "endpoints": raw["llm"]["endpoints"] | {"remote": endpoint}}
+    params = Params.model_validate(raw)
+    responses = tmp_path / "responses.jsonl"
+    with open_models(params, ["remote"], Ledger(), responses=responses) as models:
+        results = run_batch(models["remote"], requests(3))
+        assert models["remote"].rate.requests.capacity == 500 and models["remote"].rate.tokens.capacity == 90000
+    assert answers(results) == ["question 0", "question 1", "question 2"]
+    assert len(responses.read_text().splitlines()) == 3 and stub.count("POST /v1/batches") == 1
+    clone = params.model_copy(update={"llm": params.llm.model_copy(update={"cache_dir": str(tmp_path / "fresh")})})
+    with open_models(clone, ["remote"], Ledger(), responses=responses) as models:  # a clone replays the file
+        assert all(r.cached for r in run_batch(models["remote"], requests(3)))
+    assert stub.count("POST /v1/batches") == 1
+
+
+def test_recorded_batches_can_be_listed_and_cancelled_and_the_next_run_collects_them(tmp_path):
+    with BatchStub() as stub:
+        stub.hold.clear()
+        proc = _worker(stub, tmp_path / "cache", 4, 2)
+        _until(lambda: stub.count("GET /v1/batches/batch") >= 2, proc, "the batches were polled")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        cache = ResponseCache(tmp_path / "cache")
+        chat = batch_chat(stub.base_url, cache, max_requests=2)
+        assert [(s, n) for _, s, n in chat.recorded()] == [("in_progress", 2), ("in_progress", 2)]
+        assert [s for _, s, _ in chat.recorded(cancel=True)] == ["cancelling", "cancelling"]
+        stub.hold.set()
+        results = run_batch(chat, requests(4))  # cancelled with nothing done: all four submitted again
+        cache.close()
+        assert stub.count("POST /v1/batches/batch/cancel") == 2 and stub.count("POST /v1/batches") == 4
+    assert answers(results) == [f"question {i}" for i in range(4)]
+    assert chat.ledger.flat()["llm.hosted.batch.cancelled"] == 2
+
+
+def test_the_batches_command_lists_and_cancels_what_a_killed_stage_left_in_flight(tmp_path, capsys):
+    from assay.cli import main
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    with BatchStub() as stub:
+        raw["llm"]["cache_dir"] = str(tmp_path / "cache")
+        raw["llm"]["endpoints"]["remote"] = {"base_url": stub.base_url, "model": "stub-model", "batch": True}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+        stub.hold.clear()
+        proc = _worker(stub, tmp_path / "cache", 3, 10)
+        _until(lambda: stub.count("GET /v1/batches/batch") >= 2, proc, "the batch was polled")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert main(["batches", "--params", str(tmp_path / "params.yaml")]) == 0
+        assert main(["batches", "--params", str(tmp_path / "params.yaml"), "--cancel"]) == 0
+    listed, cancelled = capsys.readouterr().out.splitlines()
+    assert listed.split() == ["remote", "batch-2", "in_progress", "3", "requests"]
+    assert cancelled.split() == ["remote", "batch-2", "cancelling", "3", "requests"]

@@ -60,6 +60,23 @@ class BatchChat(OpenAIChat):
         request). Raises AssayError when the Batch API cannot be reached at all."""
         return _Run(self, desc).run(requests)
 
+    def recorded(self, cancel: bool = False) -> list[tuple[str, str, int]]:
+        """(batch id, status, requests) of the batches submitted for this model and not yet
+        collected. `cancel`: ask the provider to stop them; the next run still collects what
+        they finished and submits the rest afresh."""
+        run, out = _Run(self, "batches"), []
+        try:
+            for sub in run.state.open(self.model_id):
+                if sub.batch_id is None:
+                    continue
+                call = run.client.batches.cancel if cancel else run.client.batches.retrieve
+                batch = run._api("cancel" if cancel else "retrieve", lambda c=call, b=sub.batch_id: c(b))
+                out.append((sub.batch_id, batch.status, len(sub.budgets)))
+        finally:
+            run.state.close()
+            run.client.close()
+        return out
+
 
 @dataclass
 class _Open:
