@@ -188,25 +188,6 @@ def test_a_batch_endpoint_in_params_records_the_same_responses_file(tmp_path, st
     assert stub.count("POST /v1/batches") == 1
 
 
-def test_recorded_batches_can_be_listed_and_cancelled_and_the_next_run_collects_them(tmp_path):
-    with BatchStub() as stub:
-        stub.hold.clear()
-        proc = _worker(stub, tmp_path / "cache", 4, 2)
-        _until(lambda: stub.count("GET /v1/batches/batch") >= 2, proc, "the batches were polled")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        cache = ResponseCache(tmp_path / "cache")
-        chat = batch_chat(stub.base_url, cache, max_requests=2)
-        assert [(s, n) for _, s, n in chat.recorded()] == [("in_progress", 2), ("in_progress", 2)]
-        assert [s for _, s, _ in chat.recorded(cancel=True)] == ["cancelling", "cancelling"]
-        stub.hold.set()
-        results = run_batch(chat, requests(4))  # cancelled with nothing done: all four submitted again
-        cache.close()
-        assert stub.count("POST /v1/batches/batch/cancel") == 2 and stub.count("POST /v1/batches") == 4
-    assert answers(results) == [f"question {i}" for i in range(4)]
-    assert chat.ledger.flat()["llm.hosted.batch.cancelled"] == 2
-
-
 def test_the_batches_command_lists_and_cancels_what_a_killed_stage_left_in_flight(tmp_path, capsys):
     from assay.cli import main
 
@@ -222,6 +203,35 @@ def test_the_batches_command_lists_and_cancels_what_a_killed_stage_left_in_fligh
         proc.wait()
         assert main(["batches", "--params", str(tmp_path / "params.yaml")]) == 0
         assert main(["batches", "--params", str(tmp_path / "params.yaml"), "--cancel"]) == 0
+        stub.hold.set()
+        cache = ResponseCache(tmp_path / "cache")
+        chat = batch_chat(stub.base_url, cache, max_requests=10)
+        results = run_batch(chat, requests(3))  # cancelled with nothing done: all three submitted again
+        cache.close()
+        assert stub.count("POST /v1/batches/batch/cancel") == 1 and stub.count("POST /v1/batches") == 2
     listed, cancelled = capsys.readouterr().out.splitlines()
     assert listed.split() == ["remote", "batch-2", "in_progress", "3", "requests"]
     assert cancelled.split() == ["remote", "batch-2", "cancelling", "3", "requests"]
+    assert answers(results) == [f"question {i}" for i in range(3)]
+    assert chat.ledger.flat()["llm.hosted.batch.cancelled"] == 1
+
+
+def test_a_recorded_batch_the_provider_does_not_know_is_submitted_afresh(stub, cache):
+    from assay.llm.batchstate import BatchState
+
+    chat = batch_chat(stub.base_url, cache)
+    state = BatchState(cache.path)
+    state.uploaded(chat.model_id, "file-gone", {chat._key(r): 64 for r in requests(2)})
+    state.created("file-gone", "batch-gone")  # e.g. recorded under another account's key
+    state.close()
+    assert answers(run_batch(chat, requests(2))) == ["question 0", "question 1"]
+    assert stub.count("GET /v1/batches/batch-gone") == 1 and stub.count("POST /v1/batches") == 1
+
+
+def test_the_same_request_twice_is_sent_once_and_paid_once(stub, cache):
+    chat = batch_chat(stub.base_url, cache)
+    twice = requests(2) + requests(1)
+    results = run_batch(chat, twice)
+    assert answers(results) == ["question 0", "question 1", "question 0"] and results[2].cached
+    assert len(stub.input_lines(next(iter(stub.batches.values())))) == 2
+    assert chat.ledger.totals()["cache_hits"] == 1 and chat.ledger.totals()["prompt_tokens"] == 20

@@ -128,7 +128,7 @@ class _Run:
         for key, req in zip(keys, requests, strict=True):
             result = self.answered.get(key) or self.last.get(key) or ChatResult(
                 text=None, error="batch: no answer", model=m.model_id)
-            if key in seen and not result.cached:
+            if key in seen and result.error is None and not result.cached:
                 result = ChatResult(**{**vars(result), "cached": True})  # the same request twice: paid once
             seen.add(key)
             cost = 0.0 if result.cached else (result.prompt_tokens * m.prices[0] + result.completion_tokens
@@ -141,11 +141,18 @@ class _Run:
         self.model.ledger.batch[(self.model.name, event)] += n
 
     def _api(self, what: str, call: Callable[[], T]) -> T:
-        """One Batch/Files API call, retried on transport errors, 429 and 5xx like live calls."""
+        """One Batch/Files API call, retried on transport errors, 429 and 5xx like live calls; a
+        refusal (4xx) raises AssayError, except 404 (openai.NotFoundError: the caller decides)."""
         m = self.model
         for attempt in range(m.max_retries + 1):
             try:
                 return call()
+            except openai.NotFoundError:
+                raise
+            except (openai.AuthenticationError, openai.PermissionDeniedError, openai.BadRequestError) as exc:
+                raise AssayError(f"llm.endpoints.{m.name}: the Batch API at {m._base_url} refused the {what} "
+                                 f"(HTTP {exc.status_code}: {exc.message}); check api_key_env, model and the "
+                                 f"batch_* params") from exc
             except RETRYABLE as exc:
                 if attempt == m.max_retries:
                     raise AssayError(f"llm.endpoints.{m.name}: Batch API {what} failed at {m._base_url} "
@@ -160,16 +167,23 @@ class _Run:
         for sub in self.state.open(self.model.model_id):
             if not self.todo.keys() & sub.budgets.keys():
                 continue  # another stage's or an old run's: not ours to collect
-            if sub.batch_id is None:  # killed between upload and create: did the create get through?
-                found = self._api("list", lambda f=sub.input_file_id: next(
-                    (b for b in self.client.batches.list(limit=100) if b.input_file_id == f), None))
-                sub = Submitted(sub.input_file_id, found.id if found else self._create(sub.input_file_id),
-                                sub.budgets)
-                if found:
-                    self.state.created(sub.input_file_id, found.id)
+            try:
+                if sub.batch_id is None:  # killed between upload and create: did the create get through?
+                    found = self._api("list", lambda f=sub.input_file_id: next(
+                        (b for b in self.client.batches.list(limit=100) if b.input_file_id == f), None))
+                    sub = Submitted(sub.input_file_id, found.id if found else self._create(sub.input_file_id),
+                                    sub.budgets)
+                    if found:
+                        self.state.created(sub.input_file_id, found.id)
+                batch = self._api("retrieve", lambda b=str(sub.batch_id): self.client.batches.retrieve(b))
+            except openai.NotFoundError:  # another account, or deleted: its requests are submitted afresh
+                log.warning("%s: recorded batch %s is gone; submitting its requests again", self.model.name,
+                            sub.batch_id or sub.input_file_id)
+                self.state.collected(sub.input_file_id)
+                continue
             log.info("%s: re-attaching to batch %s (%d requests)", self.model.name, sub.batch_id, len(sub.budgets))
             self._count("reattached")
-            opened.append(_Open(sub))
+            opened.append(_Open(sub, batch))
         return opened
 
     def _create(self, input_file_id: str) -> str:
