@@ -251,17 +251,20 @@ class _Run:
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
                 text = self._api("download", lambda f=file_id: self.client.files.content(f).text)
+                fresh: list[tuple[str, dict[str, Any]]] = []
                 for raw in text.splitlines():
                     if raw.strip():
-                        seen.add(self._line(json.loads(raw), o.sub.budgets))
+                        seen.add(self._line(json.loads(raw), o.sub.budgets, fresh))
+                self.model.cache.put_many(fresh)  # one commit per file; a crash before it re-collects the file
         why = _batch_problem(batch)
         for key in o.sub.budgets.keys() - seen:
             if key in self.todo:
                 self.last[key] = ChatResult(text=None, error=why, model=self.model.model_id)
         self.state.collected(o.sub.input_file_id)
 
-    def _line(self, line: dict[str, Any], budgets: dict[str, int]) -> str | None:
-        """Take one output/error file line; returns its custom_id when this run asked for it."""
+    def _line(self, line: dict[str, Any], budgets: dict[str, int], fresh: list) -> str | None:
+        """Take one output/error file line (answers appended to `fresh` for the cache); returns its
+        custom_id when this run asked for it."""
         key = line.get("custom_id")
         req = self.todo.get(key) if isinstance(key, str) else None
         if req is None:
@@ -269,7 +272,7 @@ class _Run:
         result = _result_of(self.model, line, req, budgets.get(key, req.max_tokens))
         self.last[key] = result
         if result.error is None:
-            self.model.cache.put(key, {k: v for k, v in vars(result).items() if k != "cached"})
+            fresh.append((key, {k: v for k, v in vars(result).items() if k != "cached"}))
             self.answered[key] = result
             del self.todo[key]
         elif re.match(r"HTTP 4(?!29)", result.error):
