@@ -235,3 +235,16 @@ def test_the_same_request_twice_is_sent_once_and_paid_once(stub, cache):
     assert answers(results) == ["question 0", "question 1", "question 0"] and results[2].cached
     assert len(stub.input_lines(next(iter(stub.batches.values())))) == 2
     assert chat.ledger.totals()["cache_hits"] == 1 and chat.ledger.totals()["prompt_tokens"] == 20
+
+
+def test_an_unreachable_batch_api_fails_the_stage_naming_the_endpoint(cache):
+    import socket
+
+    from assay.errors import AssayError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once the socket closes
+    chat = batch_chat(f"http://127.0.0.1:{port}/v1", cache)
+    with pytest.raises(AssayError, match=r"llm.endpoints.hosted: Batch API upload failed .*rerun the stage"):
+        run_batch(chat, requests(2))
