@@ -1,6 +1,7 @@
 """The one seam to language models: an async OpenAI-compatible chat client with bounded
 concurrency, timeouts, retries with jittered backoff (honouring Retry-After), structured JSON
-output, adaptive concurrency (AIMD, see limiter.py), a response cache and a token/cost ledger.
+output, adaptive concurrency (AIMD, see limiter.py), requests/tokens-per-minute limits (params and
+the provider's rate-limit headers, see ratelimit.py), a response cache and a token/cost ledger.
 Failures come back as results with `error`; nothing here raises for a single bad call. The one
 exception: an endpoint that cannot be reached at all on first use raises AssayError at once."""
 
@@ -208,7 +209,7 @@ class OpenAIChat:
         """One HTTP attempt in a limiter slot: (result, None) when the server answered, or an
         error result and the Retry-After delay (0 when absent) when a retry may help. The rate
         budget is taken before the slot, so waiting for it holds no slot."""
-        self.ledger_wait(await self.rate.acquire(estimate_tokens(req.messages, max_tokens)))
+        self._note_wait(await self.rate.acquire(estimate_tokens(req.messages, max_tokens)))
         async with self.limiter.slot() as epoch:
             try:
                 result = await self._call_once(req, max_tokens)
@@ -251,7 +252,7 @@ class OpenAIChat:
                 await asyncio.sleep(max(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()), retry_after))
         return result
 
-    def ledger_wait(self, seconds: float) -> None:
+    def _note_wait(self, seconds: float) -> None:
         if seconds > 0:
             self.ledger.rate_wait_s[self.name] = self.ledger.rate_wait_s.get(self.name, 0.0) + seconds
 
