@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from assay.config import Params
-from assay.llm import Ledger, open_models, run_batch
+from assay.llm import Ledger, describe, open_models, run_batch
 from assay.llm.cache import ResponseCache
 from tests.batch_stub import BatchStub, echo
 from tests.batch_worker import batch_chat, requests
@@ -181,6 +181,7 @@ def test_a_batch_endpoint_in_params_records_the_same_responses_file(tmp_path, st
         results = run_batch(models["remote"], requests(3))
         assert models["remote"].rate.requests.capacity == 500 and models["remote"].rate.tokens.capacity == 90000
     assert answers(results) == ["question 0", "question 1", "question 2"]
+    assert describe("remote", params.llm.endpoints["remote"])["mode"] == "batch API"
     assert len(responses.read_text().splitlines()) == 3 and stub.count("POST /v1/batches") == 1
     clone = params.model_copy(update={"llm": params.llm.model_copy(update={"cache_dir": str(tmp_path / "fresh")})})
     with open_models(clone, ["remote"], Ledger(), responses=responses) as models:  # a clone replays the file

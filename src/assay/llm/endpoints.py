@@ -20,7 +20,8 @@ def describe(name: str, ep: Endpoint) -> dict[str, str]:
     """What may be recorded about an endpoint (metrics, card, MLflow): never a key."""
     if ep.embedded:
         return {"endpoint": name, "model": ep.embedded, "server": "embedded llama.cpp (127.0.0.1)"}
-    return {"endpoint": name, "model": str(ep.model), "server": str(ep.base_url)}
+    mode = {"mode": "batch API"} if ep.batch else {}
+    return {"endpoint": name, "model": str(ep.model), "server": str(ep.base_url), **mode}
 
 
 def _api_key(name: str, ep: Endpoint) -> str:
