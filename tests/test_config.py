@@ -107,6 +107,9 @@ def test_a_cross_section_error_does_not_dump_the_whole_params(tmp_path):
      "exactly one of `embedded`"),
     ({"concurrency": 2}, "exactly one of `embedded`"),
     ({"base_url": "http://localhost:8000/v1"}, "`model` is required with `base_url`"),
+    ({"embedded": "qwen2.5-coder-0.5b", "batch": True}, "`batch: true` needs a hosted endpoint"),
+    ({"base_url": "http://h/v1", "model": "m", "batch": True, "batch_poll_s": 60, "batch_poll_max_s": 10},
+     "batch_poll_max_s must be at least batch_poll_s"),
 ])
 def test_endpoint_kind_rules(tmp_path, endpoint, rule):
     message = _error(tmp_path, lambda r: r["llm"]["endpoints"].update(extra=endpoint))

@@ -102,6 +102,21 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batches(args: argparse.Namespace) -> int:
+    from assay.config import load_params
+    from assay.llm import Ledger, open_models
+
+    params = load_params(args.params)
+    names = [name for name, ep in params.llm.endpoints.items() if ep.batch]
+    with open_models(params, names, Ledger()) as models:
+        for name, model in models.items():
+            for batch_id, status, count in model.recorded(cancel=args.cancel):  # type: ignore[attr-defined]
+                print(f"{name:16} {batch_id:40} {status:12} {count} requests")
+    if not names:
+        print("no endpoint has `batch: true` in params")
+    return 0
+
+
 def _add_version_commands(sub) -> None:
     release = sub.add_parser("release", help="clean workspace -> dvc repro -> dvc push -> commit dvc.lock "
                                              "+ metrics -> git tag TAG")
@@ -144,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="key metrics of the last run, one line per stage")
     report.add_argument("--metrics-dir", default="metrics")
     report.set_defaults(func=_report)
+    batches = sub.add_parser("batches", help="Batch API jobs submitted and not yet collected (rerun the stage "
+                                              "to collect them), with --cancel to stop them")
+    batches.add_argument("--params", default="params.yaml")
+    batches.add_argument("--cancel", action="store_true", help="cancel them (finished answers are still collected)")
+    batches.set_defaults(func=_batches)
     _add_version_commands(sub)
     args = parser.parse_args(argv)
     try:

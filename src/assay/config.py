@@ -33,6 +33,16 @@ class Endpoint(Strict):
     price_in_per_1m: float = Field(0.0, ge=0)
     price_out_per_1m: float = Field(0.0, ge=0)
     json_schema: bool = True
+    rpm: int = Field(0, ge=0)  # requests per minute (0: no limit of ours; provider headers still apply)
+    tpm: int = Field(0, ge=0)  # tokens per minute, prompt estimate + max_tokens (0: none of ours)
+    batch: bool = False  # send run_batch work through the provider's Batch API (/v1/files, /v1/batches)
+    batch_max_requests: int = Field(50_000, ge=1, le=1_000_000)  # per submitted batch
+    batch_max_mb: float = Field(200.0, gt=0)  # size of one batch's JSONL input file
+    batch_discount: float = Field(0.5, ge=0, le=1)  # share of the live price taken off batch calls
+    batch_poll_s: float = Field(30.0, gt=0)  # first wait between status checks (grows 1.5x)
+    batch_poll_max_s: float = Field(600.0, gt=0)  # longest wait between status checks
+    batch_resubmits: int = Field(2, ge=0, le=10)  # rounds that resubmit failed or expired requests
+    batch_window: str = "24h"  # completion_window sent with each batch
 
     @model_validator(mode="after")
     def _one_kind(self) -> Endpoint:
@@ -40,6 +50,11 @@ class Endpoint(Strict):
             raise ValueError("set exactly one of `embedded` (a model key) or `base_url`")
         if self.base_url and not self.model:
             raise ValueError("`model` is required with `base_url`")
+        if self.batch and self.embedded:
+            raise ValueError("`batch: true` needs a hosted endpoint with a Batch API (`base_url`); the "
+                             "embedded llama.cpp server has none: remove `batch` or use base_url")
+        if self.batch_poll_max_s < self.batch_poll_s:
+            raise ValueError("batch_poll_max_s must be at least batch_poll_s")
         return self
 
 

@@ -42,5 +42,10 @@ async def _run(model: ChatModel, requests: Iterable[ChatRequest], desc: str) -> 
 
 def run_batch(model: ChatModel, requests: Iterable[ChatRequest], desc: str = "llm") -> list[ChatResult]:
     """Complete every request; results in request order, failures as results with `error`.
-    `requests` may be a generator: it is consumed as workers free up, never all at once."""
+    `requests` may be a generator: it is consumed as workers free up, never all at once.
+    A model with `complete_all` (an endpoint with `batch: true`, see batchapi.py) takes them all
+    at once and answers through the provider's Batch API."""
+    complete_all = getattr(model, "complete_all", None)
+    if complete_all is not None:
+        return complete_all(list(requests), desc)
     return asyncio.run(_run(model, requests, desc))

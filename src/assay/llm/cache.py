@@ -51,6 +51,14 @@ class ResponseCache:
             self._db.commit()
             self.used[key] = value
 
+    def put_many(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Several puts in one commit (a commit waits for the disk: ~4 ms each, measured here)."""
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in items])
+            self._db.commit()
+            self.used.update(items)
+
     def seed(self, path: str | Path) -> int:
         """Add the responses of a `write_used` file (missing file: none); returns how many lines it
         had. Entries already cached are kept: both hold the answer to the same request."""

@@ -1,6 +1,7 @@
 """The one seam to language models: an async OpenAI-compatible chat client with bounded
 concurrency, timeouts, retries with jittered backoff (honouring Retry-After), structured JSON
-output, adaptive concurrency (AIMD, see limiter.py), a response cache and a token/cost ledger.
+output, adaptive concurrency (AIMD, see limiter.py), requests/tokens-per-minute limits (params and
+the provider's rate-limit headers, see ratelimit.py), a response cache and a token/cost ledger.
 Failures come back as results with `error`; nothing here raises for a single bad call. The one
 exception: an endpoint that cannot be reached at all on first use raises AssayError at once."""
 
@@ -8,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
@@ -21,8 +20,10 @@ import openai
 
 from assay.errors import AssayError
 from assay.llm.cache import ResponseCache, cache_key
+from assay.llm.ledger import Ledger, error_kind  # noqa: F401  (error_kind: imported from here)
 from assay.llm.limiter import AIMDLimiter
 from assay.llm.parse import parse_json_object
+from assay.llm.ratelimit import RateLimiter, estimate_tokens
 
 RETRYABLE = (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
              openai.InternalServerError)
@@ -68,62 +69,6 @@ def enforces_schema(model: ChatModel) -> bool:
     return bool(getattr(model, "json_schema", True))
 
 
-@dataclass
-class Ledger:
-    """Token, call and cost counters per (endpoint, tag); flattened into stage metrics.
-    `prompt_tokens` / `completion_tokens` are what this run asked the endpoint for (like
-    `cost_usd`); a cache hit's tokens go to `cached_*` instead, so a fully cached rerun reports 0."""
-
-    rows: dict[tuple[str, str], dict[str, float]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(float)))
-    error_kinds: Counter[tuple[str, str]] = field(default_factory=Counter)  # (endpoint, kind) -> calls
-    throttled: dict[str, int] = field(default_factory=dict)  # endpoint -> lowest in-flight limit (AIMD)
-    responses: dict[str, int] = field(default_factory=dict)  # responses file: seeded / recorded lines
-
-    def add(self, endpoint: str, tag: str, result: ChatResult, cost: float, seconds: float) -> None:
-        row = self.rows[(endpoint, tag)]
-        row["calls"] += 1
-        row["cache_hits"] += result.cached
-        row["errors"] += result.error is not None
-        if result.error is not None:
-            self.error_kinds[(endpoint, error_kind(result.error))] += 1
-        fresh = 0 if result.cached else 1
-        row["prompt_tokens"] += fresh * result.prompt_tokens
-        row["completion_tokens"] += fresh * result.completion_tokens
-        row["cached_prompt_tokens"] += (1 - fresh) * result.prompt_tokens
-        row["cached_completion_tokens"] += (1 - fresh) * result.completion_tokens
-        row["cost_usd"] += cost
-        row["seconds"] += seconds
-
-    def totals(self) -> dict[str, float]:
-        out: dict[str, float] = defaultdict(float)
-        for row in self.rows.values():
-            for key, value in row.items():
-                out[key] += value
-        return dict(out)
-
-    def flat(self, prefix: str = "llm") -> dict[str, float]:
-        out = {f"{prefix}.{k}": round(v, 6) for k, v in self.totals().items()}
-        for (endpoint, tag), row in sorted(self.rows.items()):
-            for key in ("calls", "cache_hits", "errors", "completion_tokens", "cost_usd"):
-                out[f"{prefix}.{endpoint}.{tag}.{key}"] = round(row[key], 6)
-        for (endpoint, kind), count in sorted(self.error_kinds.items()):
-            out[f"{prefix}.{endpoint}.error.{kind}"] = float(count)
-        for endpoint, limit in sorted(self.throttled.items()):
-            out[f"{prefix}.{endpoint}.concurrency_min"] = float(limit)
-        totals = self.totals()
-        out[f"{prefix}.model_calls"] = totals.get("calls", 0.0) - totals.get("cache_hits", 0.0)
-        out |= {f"{prefix}.responses_{k}": float(v) for k, v in sorted(self.responses.items())}
-        return out
-
-
-def error_kind(error: str) -> str:
-    """A short, metric-safe class of an error message: 'RateLimitError', 'HTTP_401',
-    'unparsable_output', 'cut_by_the_token_limit', 'empty_choices'..."""
-    head = re.split(r"[:(]", error, maxsplit=1)[0].strip() or "unknown"
-    return re.sub(r"[^A-Za-z0-9]+", "_", head)[:40]
-
-
 MAX_RETRY_AFTER_S = 120.0  # a proxy asking for an hour would stall the stage with no word
 
 
@@ -151,7 +96,7 @@ class OpenAIChat:
     def __init__(self, name: str, *, base_url: str | Callable[[], str], model: str, api_key: str, model_id: str,
                  cache: ResponseCache, ledger: Ledger, concurrency: int = 4, timeout_s: float = 300,
                  max_retries: int = 4, json_schema: bool = True, price_in: float = 0.0,
-                 price_out: float = 0.0):
+                 price_out: float = 0.0, rpm: int = 0, tpm: int = 0):
         self.name, self.model, self.model_id = name, model, model_id
         self.concurrency, self.max_retries, self.json_schema = concurrency, max_retries, json_schema
         self.cache, self.ledger = cache, ledger
@@ -162,6 +107,9 @@ class OpenAIChat:
         self._client: openai.AsyncOpenAI | None = None
         self._checked = False  # the endpoint answered a TCP connect
         self.limiter = AIMDLimiter(concurrency, name)  # in-flight limit: halves on 429/503, recovers
+        # requests/tokens per minute: params and the provider's x-ratelimit-* headers. Anything with
+        # `acquire(tokens)` (async), `update_from_headers(headers)` and `pause(seconds)` can replace it
+        self.rate = RateLimiter(rpm, tpm, name)
 
     def _bind_loop(self) -> None:
         """The HTTP pool and the start lock belong to one event loop: rebuild them for a new one."""
@@ -229,7 +177,14 @@ class OpenAIChat:
 
     async def _call_once(self, req: ChatRequest, max_tokens: int) -> ChatResult:
         client = await self._http()
-        resp = await client.chat.completions.create(**self._kwargs(req, max_tokens))
+        raw = await client.chat.completions.with_raw_response.create(**self._kwargs(req, max_tokens))
+        self.rate.update_from_headers(raw.headers)
+        return self.interpret(raw.parse(), req, max_tokens)
+
+    def interpret(self, resp: Any, req: ChatRequest, max_tokens: int) -> ChatResult:
+        """A chat completion (live or from a batch output file) -> ChatResult; a cut, empty or
+        unparsable reply becomes `error`. Raises ValueError/AttributeError/TypeError on a body
+        that is not a completion."""
         usage = resp.usage
         result = ChatResult(text=None, model=self.model_id,
                             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -252,13 +207,20 @@ class OpenAIChat:
 
     async def _try(self, req: ChatRequest, max_tokens: int) -> tuple[ChatResult, float | None]:
         """One HTTP attempt in a limiter slot: (result, None) when the server answered, or an
-        error result and the Retry-After delay (0 when absent) when a retry may help."""
+        error result and the Retry-After delay (0 when absent) when a retry may help. The rate
+        budget is taken before the slot, so waiting for it holds no slot."""
+        self._note_wait(await self.rate.acquire(estimate_tokens(req.messages, max_tokens)))
         async with self.limiter.slot() as epoch:
             try:
                 result = await self._call_once(req, max_tokens)
             except RETRYABLE as exc:
+                response = getattr(exc, "response", None)
+                if response is not None:
+                    self.rate.update_from_headers(response.headers)
                 if isinstance(exc, openai.RateLimitError) or getattr(exc, "status_code", None) == 503:
                     self.limiter.overloaded(epoch)
+                if isinstance(exc, openai.RateLimitError):  # over the account's rate: nobody sends for a while
+                    self.rate.pause(_retry_after(exc) or 0.0)
                 error = f"{type(exc).__name__}: {exc}"[:500]
                 return ChatResult(text=None, error=error, model=self.model_id), _retry_after(exc) or 0.0
             except (ValueError, AttributeError, TypeError) as exc:  # a 200 that is not a completion
@@ -289,6 +251,10 @@ class OpenAIChat:
             if attempt < self.max_retries:
                 await asyncio.sleep(max(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()), retry_after))
         return result
+
+    def _note_wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.ledger.rate_wait_s[self.name] = self.ledger.rate_wait_s.get(self.name, 0.0) + seconds
 
     async def aclose(self) -> None:
         """Close the HTTP pool before its event loop ends (run_batch calls this)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from assay.config import Endpoint, Params
 from assay.errors import AssayError
+from assay.llm.batchapi import BatchChat, BatchOptions
 from assay.llm.cache import ResponseCache
 from assay.llm.client import ChatModel, Ledger, OpenAIChat
 from assay.llm.server import embedded_server
@@ -19,7 +20,8 @@ def describe(name: str, ep: Endpoint) -> dict[str, str]:
     """What may be recorded about an endpoint (metrics, card, MLflow): never a key."""
     if ep.embedded:
         return {"endpoint": name, "model": ep.embedded, "server": "embedded llama.cpp (127.0.0.1)"}
-    return {"endpoint": name, "model": str(ep.model), "server": str(ep.base_url)}
+    mode = {"mode": "batch API"} if ep.batch else {}
+    return {"endpoint": name, "model": str(ep.model), "server": str(ep.base_url), **mode}
 
 
 def _api_key(name: str, ep: Endpoint) -> str:
@@ -30,6 +32,12 @@ def _api_key(name: str, ep: Endpoint) -> str:
         raise AssayError(f"llm.endpoints.{name}: environment variable {ep.api_key_env} is not set; "
                          f"export {ep.api_key_env}=<your key> (keys are read from the environment only)")
     return key
+
+
+def batch_options(ep: Endpoint) -> BatchOptions:
+    return BatchOptions(max_requests=ep.batch_max_requests, max_bytes=int(ep.batch_max_mb * 1024 * 1024),
+                        discount=ep.batch_discount, poll_s=ep.batch_poll_s, poll_max_s=ep.batch_poll_max_s,
+                        resubmits=ep.batch_resubmits, window=ep.batch_window)
 
 
 @contextmanager
@@ -49,7 +57,7 @@ def open_models(params: Params, names: list[str], ledger: Ledger,
             ep = params.llm.endpoints[name]
             common = {"cache": cache, "ledger": ledger, "concurrency": ep.concurrency,
                       "timeout_s": ep.timeout_s, "max_retries": ep.max_retries,
-                      "price_in": ep.price_in_per_1m, "price_out": ep.price_out_per_1m}
+                      "price_in": ep.price_in_per_1m, "price_out": ep.price_out_per_1m, "rpm": ep.rpm, "tpm": ep.tpm}
             if ep.embedded:
                 _, model_id = resolve_weights(ep.embedded)  # fails fast with the install hint
 
@@ -60,9 +68,10 @@ def open_models(params: Params, names: list[str], ledger: Ledger,
                 models[name] = OpenAIChat(name, base_url=start, model=ep.embedded, api_key="not-needed",
                                           model_id=model_id, json_schema=ep.json_schema, **common)
             else:
-                models[name] = OpenAIChat(name, base_url=str(ep.base_url), model=str(ep.model),
-                                          api_key=_api_key(name, ep), model_id=f"{ep.base_url}|{ep.model}",
-                                          json_schema=ep.json_schema, **common)
+                hosted = {"base_url": str(ep.base_url), "model": str(ep.model), "api_key": _api_key(name, ep),
+                          "model_id": f"{ep.base_url}|{ep.model}", "json_schema": ep.json_schema, **common}
+                models[name] = BatchChat(name, batch=batch_options(ep), **hosted) if ep.batch else \
+                    OpenAIChat(name, **hosted)
         try:
             yield models
             if responses is not None:
