@@ -16,7 +16,6 @@ interfaces the local classes have, so the same client and scorers run unchanged 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -157,26 +156,23 @@ def _here() -> dict[str, Any]:
 
 
 def start_state(cache_dir: str | Path, endpoints: dict[str, tuple[int, float]], run: str) -> dict[str, Any]:
-    """Start the run's actors; returns their names, for the workers: {"cache", "scores",
-    "limiters": {endpoint: name}}. `endpoints`: {name: (concurrency, lease seconds)}."""
+    """Start the run's actors; returns their handles (keep them: an actor without a handle is
+    collected): {"cache", "scores", "limiters": {endpoint: handle}}. `endpoints`: {name:
+    (concurrency, lease seconds)}. Names carry the run id (`ray list actors` shows them)."""
     directory = str(Path(cache_dir).resolve())
-    names = {"cache": f"assay-cache-{run}", "scores": f"assay-scores-{run}",
-             "limiters": {e: f"assay-limit-{run}-{e}" for e in endpoints}}
-    handles = [ray.remote(_Responses).options(name=names["cache"], **_here()).remote(directory),
-               ray.remote(ScoreCache).options(name=names["scores"], **_here()).remote(directory)]
-    for endpoint, (concurrency, lease_s) in endpoints.items():
-        handles.append(ray.remote(LimiterActor).options(name=names["limiters"][endpoint], **_here())
-                       .remote(concurrency, endpoint, lease_s))
-    ray.get([h.__ray_ready__.remote() for h in handles])
-    return names
+    state = {"cache": ray.remote(_Responses).options(name=f"assay-cache-{run}", **_here()).remote(directory),
+             "scores": ray.remote(ScoreCache).options(name=f"assay-scores-{run}", **_here()).remote(directory),
+             "limiters": {e: ray.remote(LimiterActor).options(name=f"assay-limit-{run}-{e}", **_here())
+                          .remote(concurrency, e, lease_s) for e, (concurrency, lease_s) in endpoints.items()}}
+    ray.get([h.__ray_ready__.remote() for h in [state["cache"], state["scores"], *state["limiters"].values()]])
+    return state
 
 
-def limiter_stats(names: dict[str, Any]) -> dict[str, dict[str, int]]:
+def limiter_stats(state: dict[str, Any]) -> dict[str, dict[str, int]]:
     """{endpoint: the limiter actor's stats} at the end of a stage."""
-    return {e: ray.get(ray.get_actor(n).stats.remote()) for e, n in names["limiters"].items()}
+    return {e: ray.get(h.stats.remote()) for e, h in state["limiters"].items()}
 
 
-def stop_state(names: dict[str, Any]) -> None:
-    for name in [names["cache"], names["scores"], *names["limiters"].values()]:
-        with contextlib.suppress(ValueError):  # already gone
-            ray.kill(ray.get_actor(name), no_restart=True)
+def stop_state(state: dict[str, Any]) -> None:
+    for handle in [state["cache"], state["scores"], *state["limiters"].values()]:
+        ray.kill(handle, no_restart=True)

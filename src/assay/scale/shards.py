@@ -33,9 +33,9 @@ class ShardWorker:
                  state: dict[str, Any], context: Any):
         self.work, self.params, self.endpoints, self.urls = work, params, endpoints, urls
         self.context = ray.get(context) if isinstance(context, ray.ObjectRef) else context
-        self.cache_actor = ray.get_actor(state["cache"])
-        self.scores_actor = ray.get_actor(state["scores"])
-        self.limiters = {e: ray.get_actor(n) for e, n in state["limiters"].items()}
+        self.cache_actor = state["cache"]
+        self.scores_actor = state["scores"]
+        self.limiters = state["limiters"]
 
     def _models(self, cache: RemoteCache, ledger: Ledger) -> dict[str, Any]:
         models = {}
@@ -62,12 +62,14 @@ def run_shards(session: Session, frame: pd.DataFrame, work: Work, context: Any) 
         return
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     cfg = session.params.ray
-    dataset = ray.data.from_pandas(frame)
-    mapped = dataset.map_batches(
-        ShardWorker, batch_size=cfg.shard_rows, batch_format="pandas",
-        compute=ray.data.ActorPoolStrategy(size=cfg.actors), num_cpus=1,
+    shards = [frame.iloc[i : i + cfg.shard_rows] for i in range(0, len(frame), cfg.shard_rows)]
+    context_ref = ray.put(context)  # held here while the actors (and any restarted one) need it
+    # one block per shard, one task per block; Ray Data's actor pools restart a killed actor and
+    # retry its task (max_restarts=-1, max_task_retries=-1 are its defaults)
+    mapped = ray.data.from_pandas(shards).map_batches(
+        ShardWorker, batch_size=None, batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(size=min(cfg.actors, len(shards))), num_cpus=1,
         fn_constructor_kwargs={"work": work, "params": session.params, "endpoints": session.endpoints,
-                               "urls": session.urls, "state": session.state, "context": ray.put(context)},
-        max_restarts=-1, max_task_retries=-1)
+                               "urls": session.urls, "state": session.state, "context": context_ref})
     for row in mapped.iter_rows():
         yield pickle.loads(row["result"])
