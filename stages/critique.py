@@ -24,10 +24,11 @@ def body(args, params):
     chunks = read_table(args.chunks, CHUNK_COLUMNS, "critique")
     cfg, ledger, roles = params.critique, Ledger(), endpoint_roles(params.critique, params.generate.endpoint)
     if params.executor == "ray":
-        from assay.scale import ray_session, stages
+        from assay.scale import critique as on_ray
+        from assay.scale import ray_session
 
         with ray_session(params, roles.critique(), ledger, responses=args.responses) as session:
-            judged, metrics, states = stages.critique(session, samples, chunks, cfg, roles)
+            judged, metrics, states = on_ray.critique(session, samples, chunks, cfg, roles)
     else:
         with open_models(params, roles.critique(), ledger, responses=args.responses) as m:
             judged, metrics, states = critique(samples, chunks, panel_models(cfg, m, roles), cfg)

@@ -21,7 +21,7 @@ def body(args, params):
     cfg, ledger, lessons = params.generate, Ledger(), read_lessons(args.lessons)
     if params.executor == "ray":
         from assay.scale import ray_session
-        from assay.scale.stages import generate_jobs
+        from assay.scale.generate import generate_jobs
 
         with ray_session(params, [cfg.endpoint], ledger, responses=args.responses) as session:
             rows, metrics = generate(chunks, None, cfg, params.seed, lessons, complete=lambda jobs: generate_jobs(

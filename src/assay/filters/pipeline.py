@@ -47,7 +47,7 @@ def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cach
         Path(responses).parent.mkdir(parents=True, exist_ok=True)
         Path(responses).write_text("", encoding="utf-8")
     if session is not None and len(samples):
-        from assay.scale.stages import filter_scores
+        from assay.scale.filter import filter_scores
 
         scores = filter_scores(session, samples, chunks)
         cache.hits, cache.misses = cache.hits + session.score_counts[0], cache.misses + session.score_counts[1]
