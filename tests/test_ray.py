@@ -7,6 +7,7 @@ the stage fail or repeat a finished call."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -24,7 +25,7 @@ import pytest
 pytest.importorskip("ray")
 
 from tests.fault_server import ROOT, run_script, schema_reply, stage_params, write_chunks  # noqa: E402
-from tests.openai_stub import OpenAIStub  # noqa: E402
+from tests.openai_stub import OpenAIStub, error  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +157,8 @@ def test_a_worker_killed_mid_stage_is_restarted_and_repeats_no_finished_call(clu
     env, temp = cluster
     n = 24
     chunks = write_chunks(tmp_path / "chunks.parquet", n)
-    with OpenAIStub([schema_reply], delay=0.25) as stub:
+    throttle = error(429, "slow down", {"Retry-After": "0"})  # the third request: AIMD halves 2 -> 1
+    with OpenAIStub([schema_reply, schema_reply, throttle, schema_reply], delay=0.25) as stub:
         params = _params(tmp_path, stub.base_url, "ray", shard_rows=12)
         args = ["--params", str(params), "--chunks", str(chunks), "--out", str(tmp_path / "samples.parquet"),
                 "--metrics", str(tmp_path / "m.json"), "--no-mlflow", "--lessons", str(tmp_path / "none.md"),
@@ -173,6 +175,8 @@ def test_a_worker_killed_mid_stage_is_restarted_and_repeats_no_finished_call(clu
         _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err[-3000:]
         bodies = Counter(str(b) for b in stub.bodies)
+        bodies[str(stub.bodies[2])] -= 1  # throttled once, then answered: not a repeat
+        assert stub.max_in_flight <= 2  # two actors, one budget of 2 for the endpoint
     rows = pd.read_parquet(tmp_path / "samples.parquet")
     assert len(rows) == n and rows["id"].is_unique and rows["error"].isna().all()
     repeated = sum(c - 1 for c in bodies.values())
@@ -181,3 +185,4 @@ def test_a_worker_killed_mid_stage_is_restarted_and_repeats_no_finished_call(clu
     # the killed shard had finished several (done_before >= 8 over two shards)
     assert repeated <= 2, (repeated, done_before)
     assert len((tmp_path / "r.jsonl").read_text().splitlines()) == n
+    assert json.loads((tmp_path / "m.json").read_text())["llm.stub.concurrency_min"] == 1

@@ -115,7 +115,7 @@ def ray_session(params: Params, names: list[str], ledger: Ledger,
     if responses is not None:
         ledger.responses["seeded"] = cache.seed(responses)
     eps = params.llm.endpoints
-    leases = {n: (eps[n].concurrency, 2 * eps[n].timeout_s + 30) for n in names}
+    leases = {n: (eps[n].concurrency, 2 * eps[n].timeout_s + 5) for n in names}  # a slot spans one attempt
     with ExitStack() as stack:
         stack.callback(cache.close)
         urls = _serve_embedded(params, names, stack)
