@@ -64,11 +64,13 @@ def run_shards(session: Session, frame: pd.DataFrame, work: Work, context: Any) 
     cfg = session.params.ray
     shards = [frame.iloc[i : i + cfg.shard_rows] for i in range(0, len(frame), cfg.shard_rows)]
     context_ref = ray.put(context)  # held here while the actors (and any restarted one) need it
-    # one block per shard, one task per block; Ray Data's actor pools restart a killed actor and
-    # retry its task (max_restarts=-1, max_task_retries=-1 are its defaults)
+    # one block per shard, one task per block, one task at a time per actor (else shards queue on
+    # the first actor up while the others start); Ray Data's actor pools restart a killed actor
+    # and retry its task (max_restarts=-1, max_task_retries=-1 are its defaults)
     mapped = ray.data.from_pandas(shards).map_batches(
         ShardWorker, batch_size=None, batch_format="pandas",
-        compute=ray.data.ActorPoolStrategy(size=min(cfg.actors, len(shards))), num_cpus=1,
+        compute=ray.data.ActorPoolStrategy(size=min(cfg.actors, len(shards)), max_tasks_in_flight_per_actor=1),
+        num_cpus=1,
         fn_constructor_kwargs={"work": work, "params": session.params, "endpoints": session.endpoints,
                                "urls": session.urls, "state": session.state, "context": context_ref})
     for row in mapped.iter_rows():
