@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
 FILTER = {"dedup": {"against": [], "semantic": {"enabled": False}}, "domain": {"enabled": False},
-          "injection": {"embeddings": False},
+          "injection": {"embeddings": False}, "rewrite": {"enabled": True, "endpoint": "stub", "style_guide": "Short and warm."},
           "pii": {"entities": ["EMAIL_ADDRESS", "PHONE_NUMBER", "PERSON"], "allow": ["Lumo", "Hearth"],
                   "eval_samples": 0}}
 
@@ -127,9 +127,9 @@ def test_ray_mode_writes_the_same_rows_as_local_mode(cluster, tmp_path):
         local, ray_ = (pd.read_parquet(tmp_path / e / f"{name}.parquet") for e in ("local", "ray"))
         pd.testing.assert_frame_equal(ray_, local, obj=name)
     assert len(pd.read_parquet(tmp_path / "local" / "samples.parquet")) == 8
-    for stage in ("generate", "critique"):
+    for stage in ("generate", "critique", "filter"):  # filter: the rewriter's (none: no stub sample passes the gate)
         local, ray_ = ((tmp_path / e / f"{stage}-responses.jsonl").read_text() for e in ("local", "ray"))
-        assert ray_ == local and local, stage
+        assert ray_ == local and (local or stage == "filter"), stage
     assert sent["ray"] == sent["local"]  # the same requests, each sent once
 
 

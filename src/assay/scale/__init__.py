@@ -45,7 +45,7 @@ def connect() -> None:
 
 @dataclass
 class Session:
-    """The driver's side of one Ray stage: actor names, endpoints and what the shards reported."""
+    """The driver's side of one Ray stage: the actors' handles, endpoints and what the shards reported."""
 
     params: Params
     endpoints: list[str]
