@@ -14,6 +14,7 @@ export HF_HUB_DISABLE_XET := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
+export RAY_USAGE_STATS_ENABLED := 0
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export PATH := $(abspath $(BIN)):$(PATH)
 

@@ -2,10 +2,9 @@
 
 import sys
 
-from assay.critique import Models, critique, grounding
+from assay.critique import critique, grounding, panel_models
 from assay.critique.lessons import write_lessons
 from assay.critique.metrics import non_discriminating
-from assay.critique.reward import make_reward
 from assay.llm import Ledger, describe, open_models
 from assay.records import CHUNK_COLUMNS, SAMPLE_COLUMNS, read_table, write_table
 from assay.roles import endpoint_roles
@@ -24,11 +23,15 @@ def body(args, params):
     samples = read_table(args.samples, SAMPLE_COLUMNS, "critique")
     chunks = read_table(args.chunks, CHUNK_COLUMNS, "critique")
     cfg, ledger, roles = params.critique, Ledger(), endpoint_roles(params.critique, params.generate.endpoint)
-    with open_models(params, roles.critique(), ledger, responses=args.responses) as m:
-        models = Models(judges=[m[j] for j in roles.judges], reviser=m[roles.reviser],
-                        reward=make_reward(cfg.reward, m, roles.reward),
-                        agent=m[roles.orchestrator] if roles.orchestrator else None)
-        judged, metrics, states = critique(samples, chunks, models, cfg)
+    if params.executor == "ray":
+        from assay.scale import critique as on_ray
+        from assay.scale import ray_session
+
+        with ray_session(params, roles.critique(), ledger, responses=args.responses) as session:
+            judged, metrics, states = on_ray.critique(session, samples, chunks, cfg, roles)
+    else:
+        with open_models(params, roles.critique(), ledger, responses=args.responses) as m:
+            judged, metrics, states = critique(samples, chunks, panel_models(cfg, m, roles), cfg)
     write_table(judged, args.out)
     metrics["lessons"] = write_lessons(states, args.lessons)
     metrics |= ledger.flat()

@@ -21,7 +21,17 @@ def body(args, params):
     chunks = read_table(args.chunks, ["chunk_id", "text"], "filter")
     cache = ScoreCache(params.llm.cache_dir)
     try:
-        decided, metrics = run_filter(samples, chunks, params, cache, args.responses)
+        if params.executor == "ray":
+            from assay.llm import Ledger
+            from assay.roles import rewriter
+            from assay.scale import ray_session
+
+            rewrites = rewriter(params.filter.rewrite)
+            with ray_session(params, [rewrites] if rewrites else [], Ledger(),
+                             responses=args.responses if rewrites else None) as session:
+                decided, metrics = run_filter(samples, chunks, params, cache, args.responses, session)
+        else:
+            decided, metrics = run_filter(samples, chunks, params, cache, args.responses)
     finally:
         cache.close()
     kept = decided["reasons"].map(len) == 0

@@ -18,9 +18,17 @@ def add_arguments(p):
 
 def body(args, params):
     chunks = read_table(args.chunks, CHUNK_COLUMNS, "generate")
-    cfg, ledger = params.generate, Ledger()
-    with open_models(params, [cfg.endpoint], ledger, responses=args.responses) as models:
-        rows, metrics = generate(chunks, models[cfg.endpoint], cfg, params.seed, read_lessons(args.lessons))
+    cfg, ledger, lessons = params.generate, Ledger(), read_lessons(args.lessons)
+    if params.executor == "ray":
+        from assay.scale import ray_session
+        from assay.scale.generate import generate_jobs
+
+        with ray_session(params, [cfg.endpoint], ledger, responses=args.responses) as session:
+            rows, metrics = generate(chunks, None, cfg, params.seed, lessons, complete=lambda jobs: generate_jobs(
+                session, jobs, cfg, cfg.endpoint, params.seed, lessons))
+    else:
+        with open_models(params, [cfg.endpoint], ledger, responses=args.responses) as models:
+            rows, metrics = generate(chunks, models[cfg.endpoint], cfg, params.seed, lessons)
     write_table(rows, args.out, columns=GENERATE_COLUMNS)
     metrics |= ledger.flat() | ledger_by_kind(ledger)
     failure = error_rate_failure("generations", metrics["errors"], metrics["samples"],

@@ -284,8 +284,17 @@ class Export(Strict):
         return self
 
 
+class Ray(Strict):
+    """How `executor: ray` splits a stage: rows per shard (one Ray Data batch) and actors per stage."""
+
+    shard_rows: int = Field(16, ge=1, le=100_000)
+    actors: int = Field(2, ge=1, le=1024)
+
+
 class Params(Strict):
     seed: int = 42
+    executor: Literal["local", "ray"] = "local"
+    ray: Ray = Ray()
     llm: LLM
     ingest: Ingest = Ingest()
     generate: Generate

@@ -14,6 +14,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,18 +168,26 @@ def row(job: Job, result: ChatResult, model: ChatModel, cfg: Generate, seed: int
     }
 
 
-def generate(chunks: pd.DataFrame, model: ChatModel, cfg: Generate, seed: int,
-             lessons: str = "") -> tuple[list[dict], dict]:
-    """Rows for every planned job (all kinds in one batch, so the endpoint's slots stay busy) and
-    generate metrics: counts, error rates, evidence rates, coverage and diversity, overall and per kind."""
+def complete_jobs(jobs: list[Job], model: ChatModel, cfg: Generate, seed: int,
+                  lessons: str = "") -> tuple[list[dict], int]:
+    """One GENERATE_COLUMNS row per job, in job order (all kinds in one batch, so the endpoint's
+    slots stay busy), and the completion tokens of the calls that were not cached."""
+    requests = [request(j, cfg, seed, lessons, enforces_schema(model)) for j in jobs]  # a list: the progress bar knows its total (ETA)
+    results = run_batch(model, requests, desc="generate")
+    rows = [row(j, r, model, cfg, seed) for j, r in zip(jobs, results, strict=True)]
+    return rows, sum(r.completion_tokens for r in results if not r.cached)
+
+
+def generate(chunks: pd.DataFrame, model: ChatModel | None, cfg: Generate, seed: int, lessons: str = "",
+             complete: Callable[[list[Job]], tuple[list[dict], int]] | None = None) -> tuple[list[dict], dict]:
+    """Rows for every planned job and generate metrics: counts, error rates, evidence rates,
+    coverage and diversity, overall and per kind. `complete` runs the jobs elsewhere (the Ray
+    executor, see assay.scale) instead of `complete_jobs` on `model`."""
     records = chunks.to_dict("records")
     jobs, short = plan(records, cfg, seed)
     start = time.monotonic()
-    requests = [request(j, cfg, seed, lessons, enforces_schema(model)) for j in jobs]  # a list: the progress bar knows its total (ETA)
-    results = run_batch(model, requests, desc="generate")
+    rows, fresh = complete(jobs) if complete else complete_jobs(jobs, model, cfg, seed, lessons)
     seconds = time.monotonic() - start
-    rows = [row(j, r, model, cfg, seed) for j, r in zip(jobs, results, strict=True)]
-    fresh = sum(r.completion_tokens for r in results if not r.cached)
     metrics = {"chunks_available": len(records), "seconds": round(seconds, 2),
                "completion_tokens_per_s": round(fresh / seconds, 2) if seconds > 0 else 0.0,
                **sample_metrics(rows, len({j.chunk["chunk_id"] for j in jobs}))}

@@ -11,6 +11,16 @@ import pandas as pd
 from assay.config import Critique
 from assay.critique.loop import Models, State, initial_states, run_rounds, to_frame
 from assay.critique.metrics import critique_metrics
+from assay.critique.reward import make_reward
+from assay.llm import ChatModel
+from assay.roles import Roles
+
+
+def panel_models(cfg: Critique, models: dict[str, ChatModel], roles: Roles) -> Models:
+    """The critique roles bound to the clients in `models` (by endpoint name)."""
+    return Models(judges=[models[j] for j in roles.judges], reviser=models[roles.reviser],
+                  reward=make_reward(cfg.reward, models, roles.reward),
+                  agent=models[roles.orchestrator] if roles.orchestrator else None)
 
 
 def critique(samples: pd.DataFrame, chunks: pd.DataFrame, models: Models,
@@ -21,4 +31,4 @@ def critique(samples: pd.DataFrame, chunks: pd.DataFrame, models: Models,
     return to_frame(samples, states), critique_metrics(states, len(samples), cfg), states
 
 
-__all__ = ["Models", "critique"]
+__all__ = ["Models", "critique", "panel_models"]

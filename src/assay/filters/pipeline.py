@@ -31,20 +31,29 @@ def _rewriter(params: Params, ledger: Any, responses: str | Path):
 
 
 def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cache: ScoreCache,
-               responses: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+               responses: str | Path, session: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Decided samples (`messages` possibly redacted or rewritten, `filter`, `reasons`) and the
     stage metrics. Reference files (`filter.dedup.against`: released versions; `eval_sets`) are
     read before anything is written. `responses` is the rewriter's responses file (see
-    assay.llm.open_models), emptied when rewriting is off."""
+    assay.llm.open_models), emptied when rewriting is off. `session` (assay.scale, `executor:
+    ray`): the scorers and the rewriter run on its actors, shard by shard; the decision, dedup
+    included, runs here on all rows."""
     from assay.llm import Ledger
 
-    cfg, ledger = params.filter, Ledger()
+    cfg, ledger = params.filter, session.ledger if session else Ledger()
     refs = sources.load_texts(cfg.dedup.against)
     evals = sources.load_texts(cfg.dedup.eval_sets)
     if not cfg.rewrite.enabled:
         Path(responses).parent.mkdir(parents=True, exist_ok=True)
         Path(responses).write_text("", encoding="utf-8")
-    scores = score(samples, chunks, cfg, cache, _rewriter(params, ledger, responses) if cfg.rewrite.enabled else None)
+    if session is not None and len(samples):
+        from assay.scale.filter import filter_scores
+
+        scores = filter_scores(session, samples, chunks)
+        cache.hits, cache.misses = cache.hits + session.score_counts[0], cache.misses + session.score_counts[1]
+    else:
+        scores = score(samples, chunks, cfg, cache,
+                       _rewriter(params, ledger, responses) if cfg.rewrite.enabled else None)
     decided = decide(samples, scores, cfg, pii_scorer(cfg, cache), refs, evals)
     evaluated = {}
     if cfg.pii.eval_samples:

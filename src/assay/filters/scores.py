@@ -29,9 +29,8 @@ class ScoreCache:
                          "PRIMARY KEY (scorer, key))")
         self.hits = self.misses = 0
 
-    def scores(self, scorer: str, texts: list[str], compute: Callable[[list[str]], list[Any]]) -> list[Any]:
-        """Scores for texts, computing (in one batch) only those not cached for `scorer`."""
-        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+    def lookup(self, scorer: str, keys: list[str]) -> dict[str, Any]:
+        """{text key: score} of the keys cached for `scorer`."""
         found: dict[str, Any] = {}
         for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
             part = keys[start : start + 500]
@@ -39,15 +38,25 @@ class ScoreCache:
             rows = self._db.execute(f"SELECT key, value FROM scores WHERE scorer = ? AND key IN ({marks})",
                                     [scorer, *part])
             found.update((k, json.loads(v)) for k, v in rows)
+        return found
+
+    def store(self, scorer: str, items: list[tuple[str, Any]]) -> None:
+        """Cache (text key, score) pairs for `scorer`, committed at once."""
+        self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?)",
+                             [(scorer, k, json.dumps(v)) for k, v in items])
+        self._db.commit()
+
+    def scores(self, scorer: str, texts: list[str], compute: Callable[[list[str]], list[Any]]) -> list[Any]:
+        """Scores for texts, computing (in one batch) only those not cached for `scorer`."""
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        found = self.lookup(scorer, keys)
         todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
         self.hits += len(texts) - len([k for k in keys if k not in found])
         self.misses += len(todo)
         if todo:
-            fresh = compute([t for _, t in todo])
-            self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?)",
-                                 [(scorer, k, json.dumps(v)) for (k, _), v in zip(todo, fresh, strict=True)])
-            self._db.commit()
-            found.update((k, v) for (k, _), v in zip(todo, fresh, strict=True))
+            fresh = list(zip([k for k, _ in todo], compute([t for _, t in todo]), strict=True))
+            self.store(scorer, fresh)
+            found.update(fresh)
         return [found[k] for k in keys]
 
     def close(self) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from assay.config import Endpoint, Params
 from assay.errors import AssayError
@@ -40,6 +41,24 @@ def batch_options(ep: Endpoint) -> BatchOptions:
                         resubmits=ep.batch_resubmits, window=ep.batch_window)
 
 
+def chat_model(name: str, ep: Endpoint, cache: Any, ledger: Ledger,
+               base_url: str | Callable[[], str] | None = None, model_id: str | None = None) -> OpenAIChat:
+    """The client of one endpoint (a BatchChat for `batch: true`). `cache`: a ResponseCache or
+    anything with its get/put. An embedded endpoint needs `base_url` (its server's, or a callable
+    that starts it) and the `model_id` of its weights; a remote one uses its own base_url and model."""
+    common = {"cache": cache, "ledger": ledger, "concurrency": ep.concurrency, "timeout_s": ep.timeout_s,
+              "max_retries": ep.max_retries, "price_in": ep.price_in_per_1m, "price_out": ep.price_out_per_1m,
+              "rpm": ep.rpm, "tpm": ep.tpm, "json_schema": ep.json_schema}
+    if ep.embedded:
+        if base_url is None or model_id is None:
+            raise ValueError(f"endpoint '{name}' is embedded: pass its base_url and model_id")
+        return OpenAIChat(name, base_url=base_url, model=ep.embedded, api_key="not-needed", model_id=model_id,
+                          **common)
+    hosted = {"base_url": str(base_url or ep.base_url), "model": str(ep.model), "api_key": _api_key(name, ep),
+              "model_id": f"{ep.base_url}|{ep.model}", **common}
+    return BatchChat(name, batch=batch_options(ep), **hosted) if ep.batch else OpenAIChat(name, **hosted)
+
+
 @contextmanager
 def open_models(params: Params, names: list[str], ledger: Ledger,
                 responses: str | Path | None = None) -> Iterator[dict[str, ChatModel]]:
@@ -55,9 +74,6 @@ def open_models(params: Params, names: list[str], ledger: Ledger,
     with ExitStack() as stack:
         for name in dict.fromkeys(names):
             ep = params.llm.endpoints[name]
-            common = {"cache": cache, "ledger": ledger, "concurrency": ep.concurrency,
-                      "timeout_s": ep.timeout_s, "max_retries": ep.max_retries,
-                      "price_in": ep.price_in_per_1m, "price_out": ep.price_out_per_1m, "rpm": ep.rpm, "tpm": ep.tpm}
             if ep.embedded:
                 _, model_id = resolve_weights(ep.embedded)  # fails fast with the install hint
 
@@ -65,13 +81,9 @@ def open_models(params: Params, names: list[str], ledger: Ledger,
                     return stack.enter_context(embedded_server(
                         ep.embedded, n_parallel=ep.n_parallel, n_ctx=ep.n_ctx, threads=ep.threads)).base_url
 
-                models[name] = OpenAIChat(name, base_url=start, model=ep.embedded, api_key="not-needed",
-                                          model_id=model_id, json_schema=ep.json_schema, **common)
+                models[name] = chat_model(name, ep, cache, ledger, start, model_id)
             else:
-                hosted = {"base_url": str(ep.base_url), "model": str(ep.model), "api_key": _api_key(name, ep),
-                          "model_id": f"{ep.base_url}|{ep.model}", "json_schema": ep.json_schema, **common}
-                models[name] = BatchChat(name, batch=batch_options(ep), **hosted) if ep.batch else \
-                    OpenAIChat(name, **hosted)
+                models[name] = chat_model(name, ep, cache, ledger)
         try:
             yield models
             if responses is not None:

@@ -44,20 +44,29 @@ class AIMDLimiter:
             self._cond, self._loop, self.in_flight = asyncio.Condition(), loop, 0
         return self._cond
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[int]:
-        """Wait until fewer than `limit` requests are in flight; yield the current epoch."""
+    async def acquire(self) -> int:
+        """Wait until fewer than `limit` requests are in flight, take a slot; return the epoch.
+        Pair every acquire with one `release` (or use `slot`)."""
         cond = self._condition()
         async with cond:
             await cond.wait_for(lambda: self.in_flight < self.limit)
             self.in_flight += 1
-            epoch = self.epoch
+            return self.epoch
+
+    async def release(self) -> None:
+        cond = self._condition()
+        async with cond:
+            self.in_flight -= 1
+            cond.notify_all()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[int]:
+        """Wait until fewer than `limit` requests are in flight; yield the current epoch."""
+        epoch = await self.acquire()
         try:
             yield epoch
         finally:
-            async with cond:
-                self.in_flight -= 1
-                cond.notify_all()
+            await self.release()
 
     def overloaded(self, epoch: int) -> None:
         """The server refused for load (429/503): halve the limit once per epoch."""
