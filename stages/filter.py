@@ -3,6 +3,7 @@
 import sys
 
 from assay.filters.pipeline import run_filter
+from assay.filters.reviews import read_reviews
 from assay.filters.scores import ScoreCache
 from assay.records import CRITIQUE_COLUMNS, read_table, write_table
 from assay.stage import Outcome, run_stage
@@ -14,14 +15,16 @@ def add_arguments(p):
     p.add_argument("--accepted", required=True, help="kept rows to write")
     p.add_argument("--rejected", required=True, help="rejected rows + reasons")
     p.add_argument("--responses", required=True, help="rewriter responses used (seeds the cache; rewritten)")
+    p.add_argument("--reviews", required=True, help="folder of human reviews (*.jsonl; may be empty)")
 
 
 def body(args, params):
     samples = read_table(args.samples, CRITIQUE_COLUMNS, "filter")
     chunks = read_table(args.chunks, ["chunk_id", "text"], "filter")
+    reviews = read_reviews(args.reviews)  # a bad line fails here, before any scoring
     cache = ScoreCache(params.llm.cache_dir)
     try:
-        decided, metrics = run_filter(samples, chunks, params, cache, args.responses)
+        decided, metrics = run_filter(samples, chunks, params, cache, args.responses, reviews)
     finally:
         cache.close()
     kept = decided["reasons"].map(len) == 0

@@ -46,7 +46,7 @@ def _sh(repo: Path, *cmd: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("e2e")
-    for item in ("dvc.yaml", "stages", "src", "lessons"):
+    for item in ("dvc.yaml", "stages", "src", "lessons", "reviews"):
         (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, repo / item)
     (repo / "data" / "seeds").mkdir(parents=True)
     for name in SEEDS:
