@@ -30,7 +30,10 @@ def body(args, params):
     kept = decided["reasons"].map(len) == 0
     write_table(decided[kept], args.accepted)
     write_table(decided[~kept], args.rejected)
-    return Outcome(metrics)
+    return Outcome(metrics, summary=[
+        ("in", f"{metrics['input']} samples, {len(reviews)} review lines"),
+        ("out", f"{metrics['accepted']} accepted, {metrics['rejected']} rejected"),
+        ("reviews", f"{metrics['review.reviewed']} reviewed, agreement {metrics.get('review.agreement', '-')}")])
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def repo(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_dvc_repro_end_to_end(repo):
-    _sh(repo, "dvc", "repro")
+    printed = _sh(repo, "dvc", "repro")
+    assert all(f"assay {stage}: done" in printed for stage in STAGES), printed[-3000:]  # each stage's table
+    assert "not added to registry" not in printed and "interpreted in multiple ways" not in printed
     loaded = datasets.load_dataset(str(repo / "data" / "export"), split="train")
     assert loaded.num_rows >= 1
     assert loaded[0]["messages"][0]["role"] == "user"

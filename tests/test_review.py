@@ -177,6 +177,9 @@ def test_a_review_file_changes_the_next_filter_run(filter_stage, capsys):
     assert m["review.reason.critique_reject.disagreed"] == 1 and m["review.reason.pii.disagreed"] == 1
     assert m["review.accepts_honoured"] == 1 and m["review.accepts_overridden"] == 1
     assert m["review.overridden.pii"] == 1
+    table = capsys.readouterr().out
+    assert "  rejected  human_reject 2, critique_reject 1, pii 1" in table
+    assert "  reviews   4 reviewed, agreement 0.25" in table
     kept = pd.read_parquet(tmp_path / "accepted.parquet")
     human = json.loads(kept.set_index("id").loc["s2", "filter"])["human"]
     assert human["machine_reasons"] == ["critique_reject"] and human["reviewer"] == "ana"
