@@ -33,7 +33,8 @@ def body(args, params):
     return Outcome(metrics, summary=[
         ("in", f"{metrics['input']} samples, {len(reviews)} review lines"),
         ("out", f"{metrics['accepted']} accepted, {metrics['rejected']} rejected"),
-        ("reviews", f"{metrics['review.reviewed']} reviewed, agreement {metrics.get('review.agreement', '-')}")])
+        ("reviews", f"{metrics['review.reviewed']} reviewed, agreement {metrics['review.agreement']}"
+         if metrics["review.reviewed"] else "none yet (`assay review`)")])
 
 
 if __name__ == "__main__":
