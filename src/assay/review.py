@@ -57,7 +57,7 @@ def _read_key(stream: IO[str]) -> tuple[str, str]:
         fd = stream.fileno()
         saved = termios.tcgetattr(fd)
         try:
-            tty.setcbreak(fd)
+            tty.setcbreak(fd, termios.TCSANOW)  # keep keys typed while the sample was printed
             key = stream.read(1)
         finally:
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
