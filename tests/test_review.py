@@ -63,13 +63,16 @@ def test_a_reject_always_drops_and_an_accept_lifts_all_but_pii_and_injection():
 
 
 def test_agreement_per_machine_reason():
-    def h(decision, machine, overridden=()):
-        return {"human": {"decision": decision, "machine_reasons": machine, "overridden": list(overridden)}}
+    def h(decision, machine, overridden=(), verdict="accept"):
+        return {"human": {"decision": decision, "machine_reasons": machine, "overridden": list(overridden),
+                          "verdict": verdict}}
 
-    info = [h("accept", []), h("reject", []), h("reject", ["critique_reject"]), h("accept", ["critique_reject"]),
+    info = [h("accept", []), h("reject", []), h("reject", ["critique_reject"], verdict="reject"),
+            h("accept", ["critique_reject"], verdict="revise"),
             h("accept", ["pii:PERSON", "pii:EMAIL_ADDRESS"], ["pii:PERSON", "pii:EMAIL_ADDRESS"]), {}]
     m = review_metrics(info)
-    assert m["review.reviewed"] == 5 and m["review.agreement"] == 0.4  # rows 0 and 2
+    assert m["review.reviewed"] == 5 and (m["review.agreed"], m["review.agreement"]) == (2, 0.4)  # rows 0, 2
+    assert (m["review.critique.agreed"], m["review.critique.agreement"]) == (3, 0.6)  # rows 0, 2 and 4
     assert (m["review.kept.agreed"], m["review.kept.disagreed"], m["review.kept.agreement"]) == (1, 1, 0.5)
     assert (m["review.reason.critique_reject.agreed"], m["review.reason.critique_reject.disagreed"]) == (1, 1)
     assert m["review.reason.pii.disagreed"] == 1 and m["review.overridden.pii"] == 1  # one row, two findings
@@ -176,7 +179,7 @@ def test_a_review_file_changes_the_next_filter_run(filter_stage, capsys):
     assert m["review.kept.disagreed"] == 1 and m["review.reason.critique_reject.agreed"] == 1
     assert m["review.reason.critique_reject.disagreed"] == 1 and m["review.reason.pii.disagreed"] == 1
     assert m["review.accepts_honoured"] == 1 and m["review.accepts_overridden"] == 1
-    assert m["review.overridden.pii"] == 1
+    assert m["review.overridden.pii"] == 1 and m["review.critique.agreement"] == 0.5  # s1 and s2 disagree
     table = capsys.readouterr().out
     assert "  rejected  human_reject 2, critique_reject 1, pii 1" in table
     assert "  reviews   4 reviewed, agreement 0.25" in table

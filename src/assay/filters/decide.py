@@ -193,16 +193,16 @@ def human_reasons(machine: list[str], decision: str | None) -> tuple[list[str], 
     return machine, []
 
 
-def _apply_reviews(ids: list[str], reasons: list[list[str]], info: list[dict],
+def _apply_reviews(samples: pd.DataFrame, reasons: list[list[str]], info: list[dict],
                    reviews: Mapping[str, Review]) -> None:
-    for i, sample_id in enumerate(ids):
+    for i, (sample_id, verdict) in enumerate(zip(samples["id"], samples["verdict"], strict=True)):
         review = reviews.get(sample_id)
         if review is None:
             continue
         machine = reasons[i]
         reasons[i], overridden = human_reasons(machine, review.decision)
         info[i]["human"] = {"decision": review.decision, "reviewer": review.reviewer, "note": review.note,
-                            "machine_reasons": machine, "overridden": overridden}
+                            "machine_reasons": machine, "overridden": overridden, "verdict": verdict}
 
 
 def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
@@ -244,7 +244,7 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
             reasons[i].append(reason)
             info[i]["duplicate_of"] = rep
     _apply_rewrites(messages, reasons, info, scores, cfg)
-    _apply_reviews(ids, reasons, info, reviews or {})
+    _apply_reviews(samples, reasons, info, reviews or {})
     out = samples.copy()
     out["messages"] = messages
     out["evidence"] = evidence  # redacted quotes stay where the policy is redact

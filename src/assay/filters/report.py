@@ -39,37 +39,41 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _agreement(prefix: str, pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
+    """`<prefix>.agreed` / `.disagreed` / `.agreement` over (person keeps, machine keeps) pairs."""
+    agreed = sum(1 for person, machine in pairs if person == machine)
+    return {f"{prefix}.agreed": agreed, f"{prefix}.disagreed": len(pairs) - agreed,
+            f"{prefix}.agreement": _share(agreed, len(pairs))}
+
+
 def review_metrics(info: list[dict]) -> dict[str, Any]:
-    """Agreement of human reviews with the machine decision they saw. `review.agreement`: share of
-    reviewed rows where the person and the pipeline made the same keep/drop call. Per machine
-    reason R (rows counted once per reason kind): `review.reason.R.agreed` (person rejected too),
-    `.disagreed` (person accepted), `.agreement`; `review.kept.*` for rows the machine kept.
+    """Agreement of human reviews with the machine decision, from each row's `filter.human`.
+    `review.agreed` / `.disagreed` / `.agreement`: reviewed rows where person and pipeline made the
+    same keep/drop call; `review.critique.*`: the same against the critique verdict alone (accept = keep);
+    per machine reason kind R (a row counts once per kind), `review.reason.R.agreed` (the person
+    rejected too) / `.disagreed` / `.agreement`, and `review.kept.*` for rows the machine kept.
     `review.accepts_overridden` (and `.overridden.R`): accepts not honoured (PII, injection)."""
     humans = [x["human"] for x in info if x.get("human")]
-    per: dict[str, Counter] = {}
-    overridden = Counter(k for h in humans for k in {r.split(":")[0] for r in h["overridden"]})
-    for h in humans:
-        kinds = sorted({r.split(":")[0] for r in h["machine_reasons"]}) or ["kept"]
-        machine_keeps = kinds == ["kept"]
-        for kind in kinds:
-            per.setdefault(kind, Counter())["agreed" if (h["decision"] == "accept") == machine_keeps
-                                             else "disagreed"] += 1
-    agreed = sum(1 for h in humans if (h["decision"] == "accept") == (not h["machine_reasons"]))
     out: dict[str, Any] = {
         "review.reviewed": len(humans), "review.accepted": sum(h["decision"] == "accept" for h in humans),
         "review.rejected": sum(h["decision"] == "reject" for h in humans),
-        "review.agreement": _share(agreed, len(humans)),
         "review.accepts_honoured": sum(1 for h in humans if h["decision"] == "accept" and h["machine_reasons"]
                                        and not h["overridden"]),
         "review.accepts_overridden": sum(1 for h in humans if h["overridden"]),
-        **{f"review.overridden.{k}": v for k, v in sorted(overridden.items())},
     }
     if not humans:
-        del out["review.agreement"]
-    for kind, c in sorted(per.items()):
-        prefix = "review.kept" if kind == "kept" else f"review.reason.{kind}"
-        out |= {f"{prefix}.agreed": c["agreed"], f"{prefix}.disagreed": c["disagreed"],
-                f"{prefix}.agreement": _share(c["agreed"], c["agreed"] + c["disagreed"])}
+        return out
+    overridden = Counter(k for h in humans for k in {r.split(":")[0] for r in h["overridden"]})
+    out |= {f"review.overridden.{k}": v for k, v in sorted(overridden.items())}
+    out |= _agreement("review", [(h["decision"] == "accept", not h["machine_reasons"]) for h in humans])
+    out |= _agreement("review.critique", [(h["decision"] == "accept", h.get("verdict") == "accept")
+                                          for h in humans if h.get("verdict")])
+    kinds = sorted({k for h in humans for k in {r.split(":")[0] for r in h["machine_reasons"]}})
+    for kind in ["kept", *kinds]:
+        pairs = [(h["decision"] == "accept", kind == "kept") for h in humans
+                 if kind in ({r.split(":")[0] for r in h["machine_reasons"]} or {"kept"})]
+        if pairs:
+            out |= _agreement("review.kept" if kind == "kept" else f"review.reason.{kind}", pairs)
     return out
 
 
