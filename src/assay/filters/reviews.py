@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from assay.errors import AssayError
@@ -31,8 +31,8 @@ class Review:
 
 
 def _when(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)  # 3.10: no "Z"
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _problem(data: object) -> str | None:
@@ -97,7 +97,7 @@ def review_file(folder: str | Path, version: str) -> Path:
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def append(path: str | Path, review: Review) -> None:
