@@ -61,7 +61,7 @@ REPORT = {
     "generate": ("samples", "errors", "evidence_ok_rate", "coverage", "llm.calls", "llm.cache_hits",
                  "llm.completion_tokens", "llm.cached_completion_tokens", "llm.cost_usd"),
     "critique": ("judged", "judge_errors", "score_mean", "accept_rate", "llm.calls", "llm.cache_hits"),
-    "filter": ("input", "accepted", "rejected", "coverage", "toxicity_backend"),
+    "filter": ("input", "accepted", "rejected", "coverage", "toxicity_backend", "review.reviewed", "review.agreement"),
     "export": ("rows",),
 }
 
