@@ -59,6 +59,7 @@ def test_a_reject_always_drops_and_an_accept_lifts_all_but_pii_and_injection():
     assert human_reasons(["critique_reject", "off_domain"], "accept") == ([], [])
     assert human_reasons(["critique_reject", "pii:EMAIL_ADDRESS"], "accept") == (["pii:EMAIL_ADDRESS"],) * 2
     assert human_reasons(["prompt_injection", "duplicate"], "accept") == (["prompt_injection"],) * 2
+    assert human_reasons(["generation_error"], "accept") == (["generation_error"],) * 2  # nothing to keep
     assert human_reasons(["duplicate"], None) == (["duplicate"], [])
 
 
@@ -99,7 +100,7 @@ SAMPLES = pd.DataFrame([
 def test_review_loop_from_a_pipe_writes_decisions_and_resumes(tmp_path, capsys):
     rejected, accepted = tmp_path / "rejected.parquet", tmp_path / "accepted.parquet"
     SAMPLES.assign(reasons=[["critique_reject"]] * 3 + [["pii:EMAIL_ADDRESS"]] * 2).to_parquet(rejected)
-    SAMPLES.head(0).assign(reasons=[]).to_parquet(accepted)
+    SAMPLES.head(1).assign(id="s0", reasons=[["generation_error"]]).to_parquet(accepted)  # never shown
     folder = tmp_path / "reviews"
     keys = io.StringIO("a\nn too long\nr\ns\nx\nq\n")  # s1 accept; s2 note then reject; s3 skip; x: unknown
     assert run([rejected, accepted], folder, "current", "ana", stream=keys) == 2

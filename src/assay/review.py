@@ -36,7 +36,8 @@ def default_reviewer() -> str:
 
 
 def queue(paths: list[Path], done: set[str], reason: str | None = None) -> pd.DataFrame:
-    """The filter's rows not yet reviewed, by id (a content hash: kept and rejected mix evenly)."""
+    """The filter's rows not yet reviewed, by id (a content hash: kept and rejected mix evenly);
+    failed generations are left out: there is no sample to judge."""
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise AssayError(f"{', '.join(missing)} not found: run the filter stage first (dvc repro filter)")
@@ -44,7 +45,8 @@ def queue(paths: list[Path], done: set[str], reason: str | None = None) -> pd.Da
     if "reasons" not in frame or "id" not in frame:
         raise AssayError(f"{paths[0]}: no `id`/`reasons` columns; review the filter stage's output")
     frame = select(frame, reason=reason)
-    return frame[~frame["id"].isin(done)].sort_values("id", kind="stable")
+    failed = frame["reasons"].map(lambda rs: "generation_error" in list(rs))
+    return frame[~frame["id"].isin(done) & ~failed].sort_values("id", kind="stable")
 
 
 def _read_key(stream: IO[str]) -> tuple[str, str]:

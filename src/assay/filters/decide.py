@@ -12,7 +12,7 @@ human_reject.
 Human reviews (assay.filters.reviews) apply last, over the complete machine decision, which the
 row keeps in `filter.human.machine_reasons` so that agreement can be measured: a reject always
 drops the sample (`human_reject`); an accept lifts every machine reason except the PROTECTED
-ones (PII, injection), which stay and are recorded as `filter.human.overridden`. A lifted row
+ones (PII, injection, a failed generation), which stay and are recorded as `filter.human.overridden`. A lifted row
 is not deduplicated or rewritten again."""
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ Recheck = Callable[[list[str]], list[list[dict]]]
 DUPLICATE_REASONS = ("contaminated", "duplicate_of_previous", "duplicate", "semantic_duplicate")
 HUMAN_REJECT = "human_reject"
 # Machine reasons a human accept cannot lift: a reader vouches for the answer, not that no
-# identifier or planted instruction hides in it.
-PROTECTED = ("pii", "pii_after_redaction", "prompt_injection", "obeys_seed_instruction")
+# identifier or planted instruction hides in it; and a failed generation has no answer to keep.
+PROTECTED = ("pii", "pii_after_redaction", "prompt_injection", "obeys_seed_instruction", "generation_error")
 
 
 def pii_hits(text: str, findings: list[dict], cfg: Pii) -> list[dict]:
