@@ -24,7 +24,7 @@ def body(args, params):
     reviews = read_reviews(args.reviews)  # a bad line fails here, before any scoring
     cache = ScoreCache(params.llm.cache_dir)
     try:
-        decided, metrics = run_filter(samples, chunks, params, cache, args.responses, reviews)
+        decided, metrics = run_filter(samples, chunks, params, cache, args.responses, reviews=reviews)
     finally:
         cache.close()
     kept = decided["reasons"].map(len) == 0

@@ -32,7 +32,7 @@ def _rewriter(params: Params, ledger: Any, responses: str | Path):
 
 
 def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cache: ScoreCache,
-               responses: str | Path, reviews: list[Review] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+               responses: str | Path, *, reviews: list[Review] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Decided samples (`messages` possibly redacted or rewritten, `filter`, `reasons`) and the
     stage metrics. `reviews`: human decisions (assay.filters.reviews), applied last; those about
     ids not in `samples` are counted as `review.unmatched`. Reference files
