@@ -15,13 +15,13 @@ def add_arguments(p):
     p.add_argument("--accepted", required=True, help="kept rows to write")
     p.add_argument("--rejected", required=True, help="rejected rows + reasons")
     p.add_argument("--responses", required=True, help="rewriter responses used (seeds the cache; rewritten)")
-    p.add_argument("--reviews", required=True, help="folder of human reviews (*.jsonl; may be empty)")
+    p.add_argument("--reviews", help="folder of human reviews (*.jsonl; may be empty); none: machine rules only")
 
 
 def body(args, params):
     samples = read_table(args.samples, CRITIQUE_COLUMNS, "filter")
     chunks = read_table(args.chunks, ["chunk_id", "text"], "filter")
-    reviews = read_reviews(args.reviews)  # a bad line fails here, before any scoring
+    reviews = read_reviews(args.reviews) if args.reviews else []  # a bad line fails here, before scoring
     cache = ScoreCache(params.llm.cache_dir)
     try:
         decided, metrics = run_filter(samples, chunks, params, cache, args.responses, reviews=reviews)

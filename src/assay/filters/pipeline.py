@@ -36,8 +36,9 @@ def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cach
     """Decided samples (`messages` possibly redacted or rewritten, `filter`, `reasons`) and the
     stage metrics. `reviews`: human decisions (assay.filters.reviews), applied last; those about
     ids not in `samples` are counted as `review.unmatched`. Reference files
-    (`filter.dedup.against`: released versions; `eval_sets`) are read before anything is written. `responses` is the rewriter's responses file (see
-    assay.llm.open_models), emptied when rewriting is off."""
+    (`filter.dedup.against`: released versions; `eval_sets`) are read before anything is written.
+    `responses` is the rewriter's responses file (see assay.llm.open_models), emptied when
+    rewriting is off."""
     from assay.llm import Ledger
 
     cfg, ledger = params.filter, Ledger()
