@@ -46,7 +46,10 @@ def body(args, params):
               f"critique.judges to that model", file=sys.stderr)
     failure = error_rate_failure("judge calls", metrics["judge_errors"], metrics["judge_calls"],
                                  cfg.max_error_rate, f"judges {cfg.judges}")
-    return Outcome(metrics, failure)
+    verdicts = ", ".join(f"{k.removeprefix('verdict.')} {v}" for k, v in sorted(metrics.items())
+                         if k.startswith("verdict."))
+    return Outcome(metrics, failure, summary=[("in", f"{len(samples)} samples"),
+                                              ("out", f"{verdicts}; {metrics.get('revised', 0)} revised")])
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def body(args, params):
 
         metrics["hub.revision"] = push(args.out, e.hub_repo, private=e.private, tag=release_tag())
     parquet = sorted(Path(args.out, "data").glob("*.parquet"))
-    return Outcome(metrics, artifacts=[Path(args.out) / "README.md", reports / "samples.json",
+    splits = ", ".join(f"{k.removeprefix('split.')} {v}" for k, v in sorted(metrics.items()) if k.startswith("split."))
+    summary = [("in", f"{len(accepted)} accepted samples"), ("out", f"{metrics['rows']} rows ({splits})")]
+    return Outcome(metrics, summary=summary, artifacts=[Path(args.out) / "README.md", reports / "samples.json",
                                        reports / "rejections.json", *parquet])
 
 

@@ -3,6 +3,7 @@
 import sys
 
 from assay.filters.pipeline import run_filter
+from assay.filters.reviews import read_reviews
 from assay.filters.scores import ScoreCache
 from assay.records import CRITIQUE_COLUMNS, read_table, write_table
 from assay.stage import Outcome, run_stage
@@ -14,11 +15,13 @@ def add_arguments(p):
     p.add_argument("--accepted", required=True, help="kept rows to write")
     p.add_argument("--rejected", required=True, help="rejected rows + reasons")
     p.add_argument("--responses", required=True, help="rewriter responses used (seeds the cache; rewritten)")
+    p.add_argument("--reviews", help="folder of human reviews (*.jsonl; may be empty); none: machine rules only")
 
 
 def body(args, params):
     samples = read_table(args.samples, CRITIQUE_COLUMNS, "filter")
     chunks = read_table(args.chunks, ["chunk_id", "text"], "filter")
+    reviews = read_reviews(args.reviews) if args.reviews else []  # a bad line fails here, before scoring
     cache = ScoreCache(params.llm.cache_dir)
     try:
         if params.executor == "ray":
@@ -29,15 +32,19 @@ def body(args, params):
             rewrites = rewriter(params.filter.rewrite)
             with ray_session(params, [rewrites] if rewrites else [], Ledger(),
                              responses=args.responses if rewrites else None) as session:
-                decided, metrics = run_filter(samples, chunks, params, cache, args.responses, session)
+                decided, metrics = run_filter(samples, chunks, params, cache, args.responses, session, reviews=reviews)
         else:
-            decided, metrics = run_filter(samples, chunks, params, cache, args.responses)
+            decided, metrics = run_filter(samples, chunks, params, cache, args.responses, reviews=reviews)
     finally:
         cache.close()
     kept = decided["reasons"].map(len) == 0
     write_table(decided[kept], args.accepted)
     write_table(decided[~kept], args.rejected)
-    return Outcome(metrics)
+    return Outcome(metrics, summary=[
+        ("in", f"{metrics['input']} samples, {len(reviews)} review lines"),
+        ("out", f"{metrics['accepted']} accepted, {metrics['rejected']} rejected"),
+        ("reviews", f"{metrics['review.reviewed']} reviewed, agreement {metrics['review.agreement']}"
+         if metrics["review.reviewed"] else "none yet (`assay review`)")])
 
 
 if __name__ == "__main__":

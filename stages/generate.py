@@ -33,7 +33,9 @@ def body(args, params):
     metrics |= ledger.flat() | ledger_by_kind(ledger)
     failure = error_rate_failure("generations", metrics["errors"], metrics["samples"],
                                  cfg.max_error_rate, f"endpoint '{cfg.endpoint}'")
-    return Outcome(metrics, failure)
+    return Outcome(metrics, failure, summary=[
+        ("in", f"{metrics['chunks_used']} of {metrics['chunks_available']} chunks"),
+        ("out", f"{metrics['samples']} samples, {metrics['errors']} failed or unparsable")])
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ def add_arguments(p):
 def body(args, params):
     rows, metrics = ingest(args.seeds, params.ingest)
     write_table(rows, args.out, columns=CHUNK_COLUMNS)
-    return Outcome(metrics)
+    return Outcome(metrics, summary=[
+        ("in", f"{metrics['files']} seed files ({metrics['skipped']} skipped)"),
+        ("out", f"{metrics['chunks']} chunks, {metrics['tokens']:,} tokens")])
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def _sh(repo: Path, *cmd: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("e2e")
-    for item in ("dvc.yaml", "stages", "src", "lessons"):
+    for item in ("dvc.yaml", "stages", "src", "lessons", "reviews"):
         (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, repo / item)
     (repo / "data" / "seeds").mkdir(parents=True)
     for name in SEEDS:
@@ -63,7 +63,9 @@ def repo(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_dvc_repro_end_to_end(repo):
-    _sh(repo, "dvc", "repro")
+    printed = _sh(repo, "dvc", "repro")
+    assert all(f"assay {stage}: done" in printed for stage in STAGES), printed[-3000:]  # each stage's table
+    assert "not added to registry" not in printed and "interpreted in multiple ways" not in printed
     loaded = datasets.load_dataset(str(repo / "data" / "export"), split="train")
     assert loaded.num_rows >= 1
     assert loaded[0]["messages"][0]["role"] == "user"

@@ -80,6 +80,14 @@ def test_coverage_is_the_share_of_used_chunks_with_an_accepted_sample():
         "accepted_per_kind.qa": 1, "accepted_per_kind.refusal": 0, "accepted_per_kind.task_demo": 1}
 
 
+def test_reason_counts_are_rows_a_row_with_two_findings_counts_once():
+    decided = pd.DataFrame({"reasons": [["pii:EMAIL_ADDRESS", "pii:PERSON"], ["pii:PERSON", "off_domain"], []],
+                            "filter": ['{"redacted": []}'] * 3})
+    summary = metrics(decided, "profanity", _Counts())
+    assert (summary["reason.pii"], summary["reason.off_domain"], summary["rejected"]) == (2, 1, 2)
+    assert summary["reason_detail.pii:PERSON"] == 2 and summary["reason_detail.pii:EMAIL_ADDRESS"] == 1
+
+
 def test_per_entity_and_per_label_thresholds_are_applied_at_decision_time():
     phone = [[{"entity": "PHONE_NUMBER", "start": 0, "end": 5, "score": 0.4}]] + [[] for _ in range(6)]
     tox = [{"insult": 0.6, "threat": 0.2}] + [{"insult": 0.0, "threat": 0.0}] * 6

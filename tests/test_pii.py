@@ -1,5 +1,6 @@
 """Integration tests for assay.filters.pii with real presidio and the real spaCy model."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -144,3 +145,16 @@ assert not attempts, attempts
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_engine_builds_english_recognizers_only_without_warnings(caplog):
+    caplog.set_level(logging.INFO, logger="presidio-analyzer")
+    scorer = PiiScorer(DEFAULT_ENTITIES)
+    text = "Card 4111 1111 1111 1111, write to maria.gonzalez@example.com."
+    assert {"CREDIT_CARD", "EMAIL_ADDRESS"} <= {f["entity"] for f in scorer.analyze([text])[0]}
+    recognizers = scorer._batch_engine.analyzer_engine.registry.recognizers
+    assert {r.supported_language for r in recognizers} == {"en"}
+    assert {"CreditCardRecognizer", "UsSsnRecognizer", "SpacyRecognizer", "StreetAddressRecognizer"} <= {
+        r.name for r in recognizers}
+    noise = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not noise, noise

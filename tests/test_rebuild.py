@@ -42,7 +42,7 @@ def _sh(cwd: Path, *cmd: str) -> str:
 
 def _project(repo: Path, base_url: str) -> None:
     """The project's stages, code and dvc.yaml (MLflow off: not under test), one seed file."""
-    for item in ("stages", "src", "lessons"):
+    for item in ("stages", "src", "lessons", "reviews"):
         shutil.copytree(ROOT / item, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     for stage in dvc["stages"].values():

@@ -1,3 +1,6 @@
+import json
+import warnings
+
 import mlflow
 import pytest
 
@@ -39,13 +42,18 @@ def test_release_run_is_named_after_the_tag_and_logs_the_dataset_as_input(tmp_pa
     monkeypatch.setenv("ASSAY_RELEASE_TAG", "v7")
     pd.DataFrame({"id": ["a", "b"], "score": [4.0, 5.0]}).to_parquet(tmp_path / "train-00000-of-00001.parquet")
     (tmp_path / "samples.json").write_text("{}")
-    run_id = tracking.log_stage("export", {"rows": 2}, {}, "p", [tmp_path / "train-00000-of-00001.parquet",
-                                                                  tmp_path / "samples.json"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_id = tracking.log_stage("export", {"rows": 2}, {}, "p", [tmp_path / "train-00000-of-00001.parquet",
+                                                                      tmp_path / "samples.json"])
+    assert not [w for w in caught if "interpreted in multiple ways" in str(w.message)]
     client = mlflow.tracking.MlflowClient()
     run = client.get_run(run_id)
     assert [f.path for f in client.list_artifacts(run_id)] == ["samples.json"]
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.name == "export-train" and dataset_input.tags[0].value == "train"
+    assert dataset_input.dataset.source_type == "local"
+    assert json.loads(dataset_input.dataset.source)["uri"] == str(tmp_path / "train-00000-of-00001.parquet")
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
     assert parent.info.run_name == "v7" and parent.data.tags["assay.release"] == "v7"
     found = tracking.find_run("v7")

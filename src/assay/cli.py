@@ -1,5 +1,5 @@
-"""The `assay` command: serve an embedded model by hand, list models, inspect outputs, release,
-pull and compare dataset versions."""
+"""The `assay` command: serve an embedded model by hand, list models, inspect and review outputs,
+release, pull and compare dataset versions."""
 
 from __future__ import annotations
 
@@ -27,12 +27,32 @@ def _models(_: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    import shutil
+
     import pandas as pd
 
+    from assay.view import block, select
+
     frame = pd.read_parquet(args.path)
-    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
-        print(frame.head(args.n).to_string())
-    print(f"\n{len(frame)} rows; columns: {', '.join(frame.columns)}")
+    chosen = select(frame, args.id, args.reason)
+    shown = chosen if args.n <= 0 else chosen.head(args.n)
+    width = min(shutil.get_terminal_size((100, 24)).columns, 120)
+    for k, record in enumerate(shown.to_dict("records"), 1):
+        print(block(record, width=width, limit=None if args.full else args.chars, position=f"[{k}/{len(chosen)}] "))
+        print()
+    picked = " matching" if args.id or args.reason else ""
+    print(f"{len(shown)} of {len(chosen)}{picked} rows shown ({len(frame)} in {args.path}); "
+          f"more: -n 0 (all), --id ID, --reason R, --full")
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assay import review
+
+    review.run([Path(p) for p in args.inputs], Path(args.reviews), args.version,
+               args.reviewer or review.default_reviewer(), args.reason, args.n)
     return 0
 
 
@@ -41,7 +61,7 @@ REPORT = {
     "generate": ("samples", "errors", "evidence_ok_rate", "coverage", "llm.calls", "llm.cache_hits",
                  "llm.completion_tokens", "llm.cached_completion_tokens", "llm.cost_usd"),
     "critique": ("judged", "judge_errors", "score_mean", "accept_rate", "llm.calls", "llm.cache_hits"),
-    "filter": ("input", "accepted", "rejected", "coverage", "toxicity_backend"),
+    "filter": ("input", "accepted", "rejected", "coverage", "toxicity_backend", "review.reviewed", "review.agreement"),
     "export": ("rows",),
 }
 
@@ -147,10 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=0, help="port (0 = a free one)")
     serve.set_defaults(func=_serve)
     sub.add_parser("models", help="list the embedded models and their PyPI packages").set_defaults(func=_models)
-    show = sub.add_parser("show", help="print the first rows of a stage's Parquet output")
-    show.add_argument("path")
-    show.add_argument("-n", type=int, default=5)
+    show = sub.add_parser("show", help="a stage's Parquet output as readable blocks: reasons first, turns labelled")
+    show.add_argument("path", help="e.g. data/filtered/rejected.parquet")
+    show.add_argument("-n", type=int, default=5, help="rows to show (0 = all; default 5)")
+    show.add_argument("--id", action="append", help="only this id (a prefix is enough; repeatable)")
+    show.add_argument("--reason", help="only rows rejected for this reason (`pii` matches `pii:EMAIL_ADDRESS`)")
+    show.add_argument("--chars", type=int, default=400, help="truncate each text after this many characters")
+    show.add_argument("--full", action="store_true", help="no truncation; also the generation/critique JSON")
     show.set_defaults(func=_show)
+    rev = sub.add_parser("review", help="accept / reject the filter's samples one at a time; decisions go to "
+                                        "reviews/<version>.jsonl and count in the next filter run")
+    rev.add_argument("inputs", nargs="*", default=["data/filtered/rejected.parquet", "data/filtered/accepted.parquet"],
+                     help="the filter's outputs (default: rejected and accepted)")
+    rev.add_argument("--reviews", default="reviews", help="review folder (the filter stage's --reviews)")
+    rev.add_argument("--version", default="current", help="file name in it: reviews/<version>.jsonl (default current)")
+    rev.add_argument("--reviewer", help="your name (default: git config user.name, else $USER)")
+    rev.add_argument("--reason", help="only samples rejected for this reason (`pii` matches `pii:EMAIL_ADDRESS`)")
+    rev.add_argument("-n", type=int, default=0, help="stop after this many samples (0 = all)")
+    rev.set_defaults(func=_review)
     lessons = sub.add_parser("lessons", help="promote the critique run's lessons into generation prompts")
     lessons.add_argument("action", choices=["promote"])
     lessons.add_argument("--source", default="data/critiqued/lessons.md")

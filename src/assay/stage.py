@@ -1,11 +1,12 @@
 """What every stage entry point shares: arguments, params, logging, error messages and exit codes,
-the metrics file and the MLflow nested run."""
+the metrics file, the MLflow nested run and the short summary table printed at the end."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ class Outcome:
     metrics: dict[str, Any]
     failure: str | None = None  # set when outputs were written but the stage must fail
     artifacts: list[Path] = field(default_factory=list)
+    summary: list[tuple[str, str]] = field(default_factory=list)  # ("in", "12 chunks"), ("out", ...)
 
 
 Body = Callable[[argparse.Namespace, Params], Outcome]
@@ -43,6 +45,7 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
     logging.basicConfig(level=logging.INFO, format=f"{name}: %(levelname)s %(message)s")
     for noisy in ("httpx", "httpx2", "openai", "presidio-analyzer", "alembic", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    started, cpu = time.monotonic(), time.process_time()
     try:
         params = load_params(args.params)
         outcome = body(args, params)
@@ -59,12 +62,41 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
 
         text = Path(args.params).read_text(encoding="utf-8")
         tracking.log_stage(name, outcome.metrics, yaml.safe_load(text), text, outcome.artifacts)
+    print(summary_table(name, outcome.summary, outcome.metrics, time.monotonic() - started,
+                        time.process_time() - cpu), flush=True)
     if outcome.failure:
         counts = error_counts(outcome.metrics)
         print(f"assay {name}: failed: {outcome.failure}" + (f"; errors by kind: {counts}" if counts else ""),
               file=sys.stderr)
         return 1
     return 0
+
+
+def _llm_line(metrics: dict[str, Any], prefix: str) -> str | None:
+    m = {k.removeprefix(f"{prefix}."): v for k, v in metrics.items() if k.startswith(f"{prefix}.")}
+    if not m.get("calls"):
+        return None
+    cost = f", ${m['cost_usd']:.4f}" if m.get("cost_usd") else ""
+    return (f"{int(m['calls'])} calls ({int(m.get('cache_hits', 0))} from cache), "
+            f"{int(m.get('prompt_tokens', 0)):,} prompt + {int(m.get('completion_tokens', 0)):,} completion tokens{cost}")
+
+
+def summary_table(name: str, rows: list[tuple[str, str]], metrics: dict[str, Any], seconds: float,
+                  cpu_seconds: float) -> str:
+    """A few aligned lines: the stage's own rows (in, out...), rows rejected per reason
+    (`reason.*` metrics), LLM calls and tokens (`llm.*`, `rewrite_llm.*`), and the time taken."""
+    lines = list(rows)
+    reasons = sorted(((k.removeprefix("reason."), v) for k, v in metrics.items() if k.startswith("reason.") and v),
+                     key=lambda kv: (-kv[1], kv[0]))
+    if reasons:
+        lines.append(("rejected", ", ".join(f"{k} {v}" for k, v in reasons)))
+    for prefix, label in (("llm", "llm"), ("rewrite_llm", "rewrite llm")):
+        line = _llm_line(metrics, prefix)
+        if line:
+            lines.append((label, line))
+    lines.append(("time", f"{seconds:.1f} s ({cpu_seconds:.1f} s CPU in this process)"))
+    width = max(len(label) for label, _ in lines)
+    return "\n".join([f"assay {name}: done", *(f"  {label:<{width}}  {text}" for label, text in lines)])
 
 
 def error_counts(metrics: dict[str, Any]) -> str:

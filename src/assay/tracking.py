@@ -79,12 +79,17 @@ def _parent(mlflow, experiment_id: str, params: dict[str, Any], params_text: str
 
 
 def _log_dataset(mlflow, stage: str, path: Path) -> None:
-    """A Parquet output as an MLflow dataset input (schema, digest, row count; source = the path)."""
+    """A Parquet output as an MLflow dataset input (schema, digest, row count; source = the path).
+    The source is built as a "local" one: a path string would match both of MLflow's local
+    sources and warn that it "can be interpreted in multiple ways"."""
+    import json
+
     import pandas as pd
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 
     split = path.name.split("-")[0]
-    dataset = mlflow.data.from_pandas(pd.read_parquet(path), source=str(path.resolve()),
-                                      name=f"{stage}-{split}")
+    source = get_dataset_source_from_json(json.dumps({"uri": str(path.resolve())}), source_type="local")
+    dataset = mlflow.data.from_pandas(pd.read_parquet(path), source=source, name=f"{stage}-{split}")
     mlflow.log_input(dataset, context=split)
 
 

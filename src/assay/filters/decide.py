@@ -6,12 +6,19 @@ tone rewrite), the PII and toxicity comparisons (`pii_hits`, `toxic_labels`, app
 and to rewrites alike), domain, injection, dedup, and whether a rewrite may replace an answer.
 Rejection reasons, in order: generation_error, critique_<verdict>, evidence_not_in_chunk,
 toxic:<label>, off_domain, prompt_injection, pii:<ENTITY>, pii_after_redaction:<ENTITY>, then the
-DUPLICATE_REASONS (contaminated, duplicate_of_previous, duplicate, semantic_duplicate)."""
+DUPLICATE_REASONS (contaminated, duplicate_of_previous, duplicate, semantic_duplicate), then
+human_reject.
+
+Human reviews (assay.filters.reviews) apply last, over the complete machine decision, which the
+row keeps in `filter.human.machine_reasons` so that agreement can be measured: a reject always
+drops the sample (`human_reject`); an accept lifts every machine reason except the PROTECTED
+ones (PII, injection, a failed generation), which stay and are recorded as `filter.human.overridden`. A lifted row
+is not deduplicated or rewritten again."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,12 +26,17 @@ import pandas as pd
 
 from assay.config import Filter, Pii, Toxicity
 from assay.filters import dedup, embed, obey, pii, reference, rewrite
+from assay.filters.reviews import Review
 from assay.filters.scoring import Scores
 from assay.records import exported_parts, messages_text, split_parts
 
 Recheck = Callable[[list[str]], list[list[dict]]]
 # Dedup rules, in the order they run over the rows that pass every other rule.
 DUPLICATE_REASONS = ("contaminated", "duplicate_of_previous", "duplicate", "semantic_duplicate")
+HUMAN_REJECT = "human_reject"
+# Machine reasons a human accept cannot lift: a reader vouches for the answer, not that no
+# identifier or planted instruction hides in it; and a failed generation has no answer to keep.
+PROTECTED = ("pii", "pii_after_redaction", "prompt_injection", "obeys_seed_instruction", "generation_error")
 
 
 def pii_hits(text: str, findings: list[dict], cfg: Pii) -> list[dict]:
@@ -171,13 +183,36 @@ def _apply_rewrites(messages: list[list[dict]], reasons: list[list[str]], info: 
             messages[i] = rewrite.with_answer(messages[i], entry["answer"])
 
 
+def human_reasons(machine: list[str], decision: str | None) -> tuple[list[str], list[str]]:
+    """(final reasons, machine reasons an accept could not lift) for a human decision (or None)."""
+    if decision == "reject":
+        return [*machine, HUMAN_REJECT], []
+    if decision == "accept":
+        stay = [r for r in machine if r.split(":")[0] in PROTECTED]
+        return stay, stay
+    return machine, []
+
+
+def _apply_reviews(samples: pd.DataFrame, reasons: list[list[str]], info: list[dict],
+                   reviews: Mapping[str, Review]) -> None:
+    for i, (sample_id, verdict) in enumerate(zip(samples["id"], samples["verdict"], strict=True)):
+        review = reviews.get(sample_id)
+        if review is None:
+            continue
+        machine = reasons[i]
+        reasons[i], overridden = human_reasons(machine, review.decision)
+        info[i]["human"] = {"decision": review.decision, "reviewer": review.reviewer, "note": review.note,
+                            "machine_reasons": machine, "overridden": overridden, "verdict": verdict}
+
+
 def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
            refs: tuple[list[str], list[str]] = ([], []),
-           evals: tuple[list[str], list[str]] = ([], [])) -> pd.DataFrame:
+           evals: tuple[list[str], list[str]] = ([], []),
+           reviews: Mapping[str, Review] | None = None) -> pd.DataFrame:
     """Apply every rule; return samples with (possibly redacted or rewritten) `messages`, `filter`
     and `reasons` (assay.records.FILTER_COLUMNS). Dedup rules run over the rows that pass every other rule, in the order:
     contamination, previous versions, near-duplicates, semantic duplicates; each keeps the
-    best-scored representative."""
+    best-scored representative. `reviews` (sample id -> the review that counts) apply last."""
     domain = _domain(scores, cfg)
     messages, evidence, reasons, info = [], [], [], []
     for i, row in enumerate(samples.itertuples()):
@@ -209,6 +244,7 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
             reasons[i].append(reason)
             info[i]["duplicate_of"] = rep
     _apply_rewrites(messages, reasons, info, scores, cfg)
+    _apply_reviews(samples, reasons, info, reviews or {})
     out = samples.copy()
     out["messages"] = messages
     out["evidence"] = evidence  # redacted quotes stay where the policy is redact

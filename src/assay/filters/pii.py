@@ -91,6 +91,33 @@ def resolve_spacy_model(name: str) -> str:
     )
 
 
+def _language_of(entry: Any) -> str:
+    return entry["language"] if isinstance(entry, dict) else str(entry)
+
+
+def _predefined_recognizers(language: str) -> list[Any]:
+    """presidio's predefined recognizers for `language` only. Its loader builds every language's
+    recognizers (es, it, pl...) and logs a warning for each one the registry cannot use; a
+    configuration that names only `language` builds none of those."""
+    from presidio_analyzer.recognizer_registry.recognizers_loader_utils import (
+        RecognizerConfigurationLoader,
+        RecognizerListLoader,
+    )
+
+    conf = RecognizerConfigurationLoader.get()
+    kept = []
+    for recognizer in conf["recognizers"]:
+        languages = recognizer.get("supported_languages")
+        if languages is not None:  # None: the registry's languages
+            languages = [e for e in languages if _language_of(e) == language]
+            if not languages:
+                continue
+            recognizer = {**recognizer, "supported_languages": languages}
+        kept.append(recognizer)
+    return list(RecognizerListLoader.get(recognizers=kept, supported_languages=[language],
+                                         global_regex_flags=conf["global_regex_flags"]))
+
+
 class PiiScorer:
     """Scores texts for PII with presidio; holds one analyzer, built on first use."""
 
@@ -123,7 +150,9 @@ class PiiScorer:
             }
         ).create_engine()
         registry = RecognizerRegistry(supported_languages=[self.language])
-        registry.load_predefined_recognizers(languages=[self.language], nlp_engine=nlp_engine)
+        for recognizer in _predefined_recognizers(self.language):
+            registry.add_recognizer(recognizer)
+        registry.add_nlp_recognizer(nlp_engine=nlp_engine)
         registry.add_recognizer(_street_address_recognizer(self.language))
         unknown = sorted(set(self.entities) - set(registry.get_supported_entities([self.language])))
         if unknown:

@@ -11,6 +11,7 @@ from assay.config import Params
 from assay.filters import pii_eval, rewrite, sources
 from assay.filters.decide import decide, rewrite_candidates
 from assay.filters.report import metrics
+from assay.filters.reviews import Review, decisions
 from assay.filters.scores import ScoreCache
 from assay.filters.scoring import pii_scorer, score
 
@@ -31,13 +32,15 @@ def _rewriter(params: Params, ledger: Any, responses: str | Path):
 
 
 def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cache: ScoreCache,
-               responses: str | Path, session: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+               responses: str | Path, session: Any = None, *,
+               reviews: list[Review] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Decided samples (`messages` possibly redacted or rewritten, `filter`, `reasons`) and the
     stage metrics. Reference files (`filter.dedup.against`: released versions; `eval_sets`) are
     read before anything is written. `responses` is the rewriter's responses file (see
     assay.llm.open_models), emptied when rewriting is off. `session` (assay.scale, `executor:
     ray`): the scorers and the rewriter run on its actors, shard by shard; the decision, dedup
-    included, runs here on all rows."""
+    included, runs here on all rows. `reviews`: human decisions (assay.filters.reviews), applied
+    last; those about ids not in `samples` are counted as `review.unmatched`."""
     from assay.llm import Ledger
 
     cfg, ledger = params.filter, session.ledger if session else Ledger()
@@ -54,13 +57,15 @@ def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cach
     else:
         scores = score(samples, chunks, cfg, cache,
                        _rewriter(params, ledger, responses) if cfg.rewrite.enabled else None)
-    decided = decide(samples, scores, cfg, pii_scorer(cfg, cache), refs, evals)
+    counted = decisions(reviews or [])
+    decided = decide(samples, scores, cfg, pii_scorer(cfg, cache), refs, evals, counted)
     evaluated = {}
     if cfg.pii.eval_samples:
         data = pii_eval.labelled_set(cfg.pii.eval_samples, params.seed)
         evaluated = pii_eval.evaluate(data, pii_scorer(cfg, cache), cfg.pii)
     out = metrics(decided, scores.toxicity_backend, cache) | evaluated  # cache counts include the eval
-    out |= {"dedup.against_rows": len(refs[0]), "dedup.eval_rows": len(evals[0])}
+    out |= {"dedup.against_rows": len(refs[0]), "dedup.eval_rows": len(evals[0]),
+            "review.unmatched": len(set(counted) - set(samples["id"]))}
     if cfg.rewrite.enabled:
         out |= ledger.flat("rewrite_llm")
     return decided, out

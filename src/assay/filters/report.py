@@ -1,5 +1,6 @@
-"""The filter stage's flat metrics: counts per reason, dedup ratio, domain-score distribution,
-toxicity flags, redactions, rewrites and the score cache's hits and misses."""
+"""The filter stage's flat metrics: rows per reason, dedup ratio, domain-score distribution,
+toxicity flags, redactions, rewrites, the score cache's hits and misses, and how often human
+reviewers agreed with the machine decision."""
 
 from __future__ import annotations
 
@@ -34,11 +35,54 @@ def _coverage(decided: pd.DataFrame) -> dict[str, Any]:
             **{f"accepted_per_kind.{t}": per_kind.get(t, 0) for t in sorted(set(decided["task"]))}}
 
 
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _agreement(prefix: str, pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
+    """`<prefix>.agreed` / `.disagreed` / `.agreement` over (person keeps, machine keeps) pairs."""
+    agreed = sum(1 for person, machine in pairs if person == machine)
+    return {f"{prefix}.agreed": agreed, f"{prefix}.disagreed": len(pairs) - agreed,
+            f"{prefix}.agreement": _share(agreed, len(pairs))}
+
+
+def review_metrics(info: list[dict]) -> dict[str, Any]:
+    """Agreement of human reviews with the machine decision, from each row's `filter.human`.
+    `review.agreed` / `.disagreed` / `.agreement`: reviewed rows where person and pipeline made the
+    same keep/drop call; `review.critique.*`: the same against the critique verdict alone (accept = keep);
+    per machine reason kind R (a row counts once per kind), `review.reason.R.agreed` (the person
+    rejected too) / `.disagreed` / `.agreement`, and `review.kept.*` for rows the machine kept.
+    `review.accepts_overridden` (and `.overridden.R`): accepts not honoured (PII, injection)."""
+    humans = [x["human"] for x in info if x.get("human")]
+    out: dict[str, Any] = {
+        "review.reviewed": len(humans), "review.accepted": sum(h["decision"] == "accept" for h in humans),
+        "review.rejected": sum(h["decision"] == "reject" for h in humans),
+        "review.accepts_honoured": sum(1 for h in humans if h["decision"] == "accept" and h["machine_reasons"]
+                                       and not h["overridden"]),
+        "review.accepts_overridden": sum(1 for h in humans if h["overridden"]),
+    }
+    if not humans:
+        return out
+    overridden = Counter(k for h in humans for k in {r.split(":")[0] for r in h["overridden"]})
+    out |= {f"review.overridden.{k}": v for k, v in sorted(overridden.items())}
+    out |= _agreement("review", [(h["decision"] == "accept", not h["machine_reasons"]) for h in humans])
+    out |= _agreement("review.critique", [(h["decision"] == "accept", h.get("verdict") == "accept")
+                                          for h in humans if h.get("verdict")])
+    kinds = sorted({k for h in humans for k in {r.split(":")[0] for r in h["machine_reasons"]}})
+    for kind in ["kept", *kinds]:
+        pairs = [(h["decision"] == "accept", kind == "kept") for h in humans
+                 if kind in ({r.split(":")[0] for r in h["machine_reasons"]} or {"kept"})]
+        if pairs:
+            out |= _agreement("review.kept" if kind == "kept" else f"review.reason.{kind}", pairs)
+    return out
+
+
 def metrics(decided: pd.DataFrame, toxicity_backend: str, cache: ScoreCache) -> dict[str, Any]:
-    """One flat dict for metrics/filter.json."""
+    """One flat dict for metrics/filter.json. `reason.R`: rows rejected for reason kind R (a row
+    with two PII findings counts once under `reason.pii`); `reason_detail.R:X`: rows per detail."""
     reasons = decided["reasons"]
-    counts = Counter(r.split(":")[0] for rs in reasons for r in rs)
-    detail = Counter(r for rs in reasons for r in rs if ":" in r)
+    counts = Counter(k for rs in reasons for k in {r.split(":")[0] for r in rs})
+    detail = Counter(r for rs in reasons for r in set(rs) if ":" in r)
     info = [json.loads(f) for f in decided["filter"]]
     kept = int(sum(not r for r in reasons))
     rewrites = Counter(x.get("rewrite", {}).get("status", "none") for x in info)
@@ -52,4 +96,5 @@ def metrics(decided: pd.DataFrame, toxicity_backend: str, cache: ScoreCache) -> 
         **_dedup_ratio(reasons), **domain_summary(decided), **_coverage(decided),
         **{f"reason.{k}": v for k, v in sorted(counts.items())},
         **{f"reason_detail.{k}": v for k, v in sorted(detail.items())},
+        **review_metrics(info),
     }
