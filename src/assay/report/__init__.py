@@ -77,11 +77,14 @@ def _mix(run: collect.Run) -> str:
 
 
 def _compare_metrics(run: collect.Run, other: dict[str, Any]) -> str:
-    rows = [(stage, key, other["metrics"].get(stage, {}).get(key), run.metrics.get(stage, {}).get(key))
+    def value(metrics: dict[str, Any], stage: str, key: str) -> str:
+        found = metrics.get(stage, {}).get(key)
+        return "" if found is None else str(found)
+    rows = [(stage, key, value(other["metrics"], stage, key), value(run.metrics, stage, key))
             for stage in collect.STAGES
             for key in sorted(set(run.metrics.get(stage, {})) | set(other["metrics"].get(stage, {})))]
     frame = pd.DataFrame(rows, columns=["stage", "metric", other["rev"], "this run"])
-    changed = frame[frame[other["rev"]].astype(str) != frame["this run"].astype(str)]
+    changed = frame[frame[other["rev"]] != frame["this run"]]
     return section("compare", f"<p>{len(changed)} of {len(frame)} metrics differ from {html.escape(other['rev'])}:</p>",
                    table(changed, "no metric differs"))
 

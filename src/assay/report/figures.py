@@ -35,7 +35,7 @@ def funnel(steps: dict[str, list[tuple[str, Any]]]) -> str:
     import plotly.graph_objects as go
 
     fig = go.Figure([go.Funnel(name=label(name), y=[s for s, c in pairs if c is not None],
-                               x=[c for _, c in pairs if c is not None], textinfo="value+percent initial")
+                               x=[c for _, c in pairs if c is not None], textinfo="value")
                      for name, pairs in steps.items()])
     return _html(fig, "fig-funnel", "Funnel: seed files to exported rows", 420)
 
@@ -60,7 +60,7 @@ def histograms(columns: dict[str, pd.Series], div_id: str, title: str, x_title: 
 
     fig = go.Figure([go.Histogram(x=s.dropna(), name=label(n), xbins=BINS, opacity=0.6)
                      for n, s in columns.items()])
-    fig.update_layout(barmode="overlay", xaxis_title=x_title, yaxis_title="samples")
+    fig.update_layout(barmode="overlay", xaxis_title=x_title, yaxis_title="samples", xaxis_range=[0, 1])
     return _html(fig, div_id, title)
 
 
