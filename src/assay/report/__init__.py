@@ -89,7 +89,7 @@ def _compare_metrics(run: collect.Run, other: dict[str, Any]) -> str:
                    table(changed, "no metric differs"))
 
 
-def build(out: str | Path, paths: collect.Paths = collect.Paths(), plots_dir: str | Path | None = None,
+def build(out: str | Path, paths: collect.Paths = collect.DEFAULT, plots_dir: str | Path | None = None,
           compare: dict[str, Any] | None = None, allow: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Write the report to `out` (and the dvc plots CSVs to `plots_dir`); return flat metrics.
 

@@ -31,6 +31,9 @@ class Paths:
     export: Path = Path("data/export")
 
 
+DEFAULT = Paths()
+
+
 @dataclass
 class Run:
     metrics: dict[str, dict[str, Any]]

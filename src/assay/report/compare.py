@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 
 from assay.errors import AssayError
-from assay.report.collect import STAGES, Paths
+from assay.report.collect import DEFAULT, STAGES, Paths
+
+HERE = Path(".")
 
 
 def _git_show(rev: str, path: Path, repo: Path) -> str | None:
@@ -21,7 +23,7 @@ def _git_show(rev: str, path: Path, repo: Path) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def metrics_at(rev: str, paths: Paths = Paths(), repo: Path = Path(".")) -> dict[str, dict[str, Any]]:
+def metrics_at(rev: str, paths: Paths = DEFAULT, repo: Path = HERE) -> dict[str, dict[str, Any]]:
     """{stage: metrics} committed at `rev`; AssayError when `rev` is not a revision of this repo."""
     check = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
                            capture_output=True, text=True)
@@ -32,8 +34,8 @@ def metrics_at(rev: str, paths: Paths = Paths(), repo: Path = Path(".")) -> dict
     return {s: json.loads(text) for s, text in found.items() if text}
 
 
-def rejected_at(rev: str, paths: Paths = Paths(), repo: Path = Path(".")) -> tuple[pd.DataFrame | None, str]:
-    """The rejected rows at `rev` and "" , or None and why they could not be read."""
+def rejected_at(rev: str, paths: Paths = DEFAULT, repo: Path = HERE) -> tuple[pd.DataFrame | None, str]:
+    """(the rejected rows at `rev`, ""), or (None, why they could not be read)."""
     import dvc.api
 
     try:
