@@ -74,6 +74,9 @@ def test_collected_numbers(report):
     kinds = collect.per_kind(run).set_index("kind")
     assert kinds.loc["qa"].tolist() == [2, 2, 2] and kinds.loc["refusal", "filter accepted"] == 0
     assert collect.usage(run.metrics).set_index("stage").loc["generate", "cost_usd"] == 0.002
+    detail = collect.usage_detail(run.metrics).set_index("who")
+    assert detail.loc["kind qa", ["calls", "cost_usd"]].tolist() == [2, 0.001]
+    assert detail.loc["qwen2.5-1.5b.judge", "calls"] == 10 and len(detail) == 2
 
 
 def test_revision_diff_and_evidence_highlight(report):

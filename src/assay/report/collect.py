@@ -153,9 +153,13 @@ def prefixed(metrics: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in sorted(metrics.items()) if k.startswith(prefix)}
 
 
+USAGE = ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens", "cached_completion_tokens",
+         "cost_usd")
+
+
 def usage(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """LLM calls, cache hits, tokens and cost per stage (the ledger's `llm.*` / `rewrite_llm.*`)."""
-    cols = ("calls", "cache_hits", "errors", "prompt_tokens", "completion_tokens", "cached_completion_tokens", "cost_usd")
+    cols = USAGE
     rows = []
     for stage, values in metrics.items():
         for prefix in ("llm.", "rewrite_llm."):
@@ -163,3 +167,17 @@ def usage(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
                 rows.append({"stage": stage + ("" if prefix == "llm." else " (rewrite)"),
                              **{c: values.get(f"{prefix}{c}", 0) for c in cols}})
     return pd.DataFrame(rows, columns=["stage", *cols])
+
+
+def usage_detail(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The same per task kind (generate's `ledger.<kind>.*`) and per endpoint and role
+    (`llm.<endpoint>.<role>.*`), one row each."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for stage, values in metrics.items():
+        for key, value in values.items():
+            who, _, col = key.rpartition(".")
+            head, _, rest = who.partition(".")
+            if col in USAGE and rest and head in ("ledger", "llm"):
+                rows.setdefault((stage, ("kind " if head == "ledger" else "") + rest), {})[col] = value
+    return pd.DataFrame([{"stage": s, "who": w, **{c: v.get(c, 0) for c in USAGE}}
+                         for (s, w), v in sorted(rows.items())], columns=["stage", "who", *USAGE])

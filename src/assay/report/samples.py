@@ -75,7 +75,7 @@ def highlight(text: str, quotes: Iterable[str], m: Masker) -> str:
 
 def _conversation(messages: Any, m: Masker) -> str:
     turns = "".join(f'<div class="turn {m.esc(t["role"])}"><b>{m.esc(t["role"])}</b> {m.esc(t["content"])}</div>'
-                    for t in (messages if messages is not None else []))
+                    for t in _items(messages))
     return f'<div class="conv">{turns or "<i>no messages</i>"}</div>'
 
 
@@ -95,14 +95,17 @@ def _round(r: dict[str, Any], m: Masker) -> str:
                        else f'{m.esc(j["judge"])} error: {m.esc(j["error"])}' for j in r.get("judges", []))
     verifier = r.get("verifier") or {}
     unsupported = "".join(f"<li>{m.esc(u)}</li>" for u in verifier.get("unsupported", []))
-    parts = [f'<b>round {r.get("round", "?")}: {m.esc(d.get("decision", "?"))}</b> (by {m.esc(d.get("by", r.get("decided_by", "?")))})',
-             f'P(grounded) {r.get("p_grounded", float("nan")):.3f}, P(signals) {r.get("p_signals") or 0:.3f}; judges: {judges or "none"}',
+    by = m.esc(d.get("by", r.get("decided_by", "?")))
+    parts = [f'<b>round {r.get("round", "?")}: {m.esc(d.get("decision", "?"))}</b> (by {by})',
+             f'P(grounded) {r.get("p_grounded") or 0:.3f}, P(signals) {r.get("p_signals") or 0:.3f}; '
+             f'judges: {judges or "none"}',
              f'vetoes: {m.esc(", ".join(r.get("vetoes", [])) or "none")}; claims supported: '
-             f'{verifier.get("supported", "?")}/{verifier.get("claims", "?")}',
+             f'{m.esc(verifier.get("supported", "?"))}/{m.esc(verifier.get("claims", "?"))}',
              f'feedback: {m.esc(d.get("note", ""))}']
     if r.get("revision_error"):
         parts.append(f'revision error: {m.esc(r["revision_error"])}')
-    return "<div class=\"round\">" + "<br>".join(parts) + (f"<ul>{unsupported}</ul>" if unsupported else "") + "</div>"
+    listed = f"<ul>{unsupported}</ul>" if unsupported else ""
+    return f'<div class="round">{"<br>".join(parts)}{listed}</div>'
 
 
 def _findings(info: dict[str, Any], m: Masker) -> str:
@@ -119,33 +122,46 @@ def _findings(info: dict[str, Any], m: Masker) -> str:
     return "<br>".join(rows) + table
 
 
-def sample_html(row: Any, chunk_text: dict[str, str], before: Any, m: Masker) -> str:
-    """One <details> block; data-* attributes carry what the page's filters read."""
-    reasons = list(row.reasons) if getattr(row, "reasons", None) is not None else []
-    names = sorted({str(r).split(":")[0] for r in reasons})
-    status = getattr(row, "status", None) or getattr(row, "verdict", None) or "generated"
+def _items(value: Any) -> list[Any]:
+    """A list column's value as a list (None, NaN and arrays included)."""
+    return [] if value is None or (isinstance(value, float) and pd.isna(value)) else list(value)
+
+
+def _body(row: Any, chunk_text: dict[str, tuple[str, str]], before: Any, m: Masker) -> str:
+    """Chunk with highlighted quotes, conversation, critique rounds, revision diff, findings."""
+    quotes = _items(row.evidence)
+    found = [(c, *chunk_text.get(str(c), ("", "(chunk not found)"))) for c in _items(row.seed_ids)]
+    chunks = "".join(f'<div class="chunk"><div class="meta">{m.esc(c)} {m.esc(where)}</div>'
+                     f'{highlight(text, quotes, m)}</div>' for c, where, text in found)
     critique = loads(getattr(row, "critique", None))
+    rounds = "".join(_round(r, m) for r in critique.get("rounds") or []) or "<p>not critiqued</p>"
+    original = critique.get("original_messages")
+    diff = f"<h4>Revision diff</h4>{revision_diff(original, before, m)}" if original else ""
+    error = getattr(row, "error", None)
+    error = f'<p class="err">generation error: {m.esc(error)}</p>' if isinstance(error, str) and error else ""
+    info = getattr(row, "filter", None)
+    findings = _findings(loads(info), m) if isinstance(info, str) and info else "<p>not filtered</p>"
+    return (f'{error}<h4>Chunk (evidence highlighted)</h4>{chunks}<h4>Conversation</h4>'
+            f'{_conversation(row.messages, m)}<h4>Critique</h4>{rounds}{diff}<h4>Filter findings</h4>{findings}')
+
+
+def sample_html(row: Any, chunk_text: dict[str, tuple[str, str]], before: Any, m: Masker) -> str:
+    """One <details> block; data-* attributes carry what the page's filters read."""
+    reasons = [str(r) for r in _items(getattr(row, "reasons", None))]
+    names = " ".join(sorted({r.split(":")[0] for r in reasons}))
+    status = getattr(row, "status", None) or getattr(row, "verdict", None) or "generated"
     score = getattr(row, "score", None)
-    score_text = "" if score is None or pd.isna(score) else f"{float(score):.2f}"
-    chunks = "".join(f'<div class="chunk"><div class="meta">{m.esc(c)}</div>{highlight(chunk_text.get(str(c), "(chunk not found)"), row.evidence if row.evidence is not None else [], m)}</div>'
-                     for c in (row.seed_ids if row.seed_ids is not None else []))
-    rounds = "".join(_round(r, m) for r in critique.get("rounds") or [])
-    diff = revision_diff(critique["original_messages"], before, m) if critique.get("original_messages") else ""
-    error = f'<p class="err">generation error: {m.esc(row.error)}</p>' if getattr(row, "error", None) else ""
-    filt = _findings(loads(row.filter), m) if getattr(row, "filter", None) else "<p>not filtered</p>"
-    return (f'<details class="sample" data-kind="{m.esc(row.task)}" data-status="{m.esc(status)}" '
-            f'data-reasons="{m.esc(" ".join(names))}"><summary><code>{m.esc(row.id)}</code> '
-            f'<span class="tag">{m.esc(row.task)}</span> <span class="tag {m.esc(status)}">{m.esc(status)}</span> '
-            f'{m.esc(", ".join(reasons))} <span class="score">{score_text}</span> '
-            f'<span class="first">{m.esc(_first_user(row.messages))}</span></summary>{error}'
-            f'<h4>Chunk (evidence highlighted)</h4>{chunks}<h4>Conversation</h4>{_conversation(row.messages, m)}'
-            f'<h4>Critique</h4>{rounds or "<p>not critiqued</p>"}'
-            f'{"<h4>Revision diff</h4>" + diff if diff else ""}<h4>Filter findings</h4>{filt}</details>')
+    score = "" if score is None or pd.isna(score) else f"{float(score):.2f}"
+    kind, status = m.esc(row.task), m.esc(status)
+    return (f'<details class="sample" data-kind="{kind}" data-status="{status}" data-reasons="{m.esc(names)}">'
+            f'<summary><code>{m.esc(row.id)}</code> <span class="tag">{kind}</span> '
+            f'<span class="tag {status}">{status}</span> {m.esc(", ".join(reasons))} '
+            f'<span class="score">{score}</span> <span class="first">{m.esc(_first_user(row.messages))}</span>'
+            f'</summary>{_body(row, chunk_text, before, m)}</details>')
 
 
 def _first_user(messages: Any) -> str:
-    text = next((str(t["content"]) for t in (messages if messages is not None else []) if t["role"] == "user"), "")
-    return text[:120]
+    return next((str(t["content"])[:120] for t in _items(messages) if t["role"] == "user"), "")
 
 
 def _option(value: str, label: str | None = None) -> str:
@@ -163,7 +179,8 @@ def browser(samples: pd.DataFrame, critiqued: pd.DataFrame, chunks: pd.DataFrame
     if not len(samples):
         return "<p>No samples yet: run the pipeline (dvc repro).</p>"
     m = Masker(pii_spans(samples, critiqued, allow))
-    text = dict(zip(chunks["chunk_id"].astype(str), chunks["text"].astype(str), strict=True)) if "text" in chunks else {}
+    text = {str(c.chunk_id): (f"{c.source} \u203a {c.section}" if c.section else str(c.source), str(c.text))
+            for c in chunks.itertuples()} if "text" in chunks else {}
     before = dict(zip(critiqued["id"].astype(str), critiqued["messages"], strict=True)) if "messages" in critiqued else {}
     blocks = [sample_html(row, text, before.get(str(row.id), row.messages), m) for row in samples.itertuples()]
     kinds = sorted(samples["task"].astype(str).unique())
