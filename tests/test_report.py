@@ -115,6 +115,7 @@ def test_dvc_plots_show_reads_the_written_files(report, tmp_path):
     assert funnel["exported"] == 2 and funnel["seed files"] == 2
 
 
+@pytest.mark.integration
 def test_stage_script_writes_report_plots_and_metrics(report, tmp_path):
     root, paths, _, _ = report
     args = [sys.executable, str(ROOT / "stages" / "report.py"), "--params", str(ROOT / "params.yaml"), "--no-mlflow",
@@ -133,12 +134,16 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True, capture_output=True)
 
 
+@pytest.mark.integration
 def test_compare_shows_two_revisions_side_by_side(report, tmp_path, monkeypatch, capsys):
     root, _, _, _ = report
     repo = tmp_path / "repo"
     shutil.copytree(root, repo)
     _git(repo, "init", "-q")
-    _git(repo, "add", "metrics")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    subprocess.run(["dvc", "init", "-q"], cwd=repo, check=True, env=env)
+    subprocess.run(["dvc", "add", "-q", "data/filtered/rejected.parquet"], cwd=repo, check=True, env=env)
+    _git(repo, "add", "metrics", ".dvc", "data/filtered/rejected.parquet.dvc", "data/filtered/.gitignore")
     _git(repo, "commit", "-qm", "v1")
     _git(repo, "tag", "v1")
     (repo / "metrics" / "export.json").write_text(json.dumps({"rows": 7}))
@@ -148,6 +153,10 @@ def test_compare_shows_two_revisions_side_by_side(report, tmp_path, monkeypatch,
     assert "export    rows=7" in out and "report-vs-v1.html" in out
     text = (repo / "reports" / "report-vs-v1.html").read_text(encoding="utf-8")
     assert "<td>export</td>\n      <td>rows</td>\n      <td>2</td>\n      <td>7</td>" in text
-    assert "reason counts from its metrics" in text  # no DVC here: reasons fall back to v1's metrics
+    at_v1 = text[text.index("Rows per reason at v1"):]
+    assert at_v1.index("<td>pii</td>") < at_v1.index("</table>")  # v1's rejected rows, read through DVC
+    (repo / ".dvc" / "cache").rename(repo / "gone")  # v1's data no longer cached: its metrics instead
+    assert cli.main(["report", "--compare", "v1"]) == 0
+    assert "reason counts from its metrics" in (repo / "reports" / "report-vs-v1.html").read_text(encoding="utf-8")
     assert cli.main(["report", "--compare", "no-such-rev"]) == 2
     assert "not a git revision" in capsys.readouterr().err
