@@ -13,11 +13,13 @@ from assay.records import exported_parts, messages_text, write_json, write_table
 from assay.report.collect import Paths
 
 EMAIL, PHONE = "jane.doe@example.com", "+1 415 555 0199"
+SEED_PII = ("bob.smith@mail.example", "020 7946 0958")  # in a chunk only: the filter never saw them
 SCRIPT = '<script>alert("owned")</script>'
 CHUNKS = [
     ("c1", "returns.md", "Returns are accepted within 30 days. Refunds go to the original card."),
     ("c2", "returns.md", f"Damaged items ship free. Contact {EMAIL} for help."),
-    ("c3", "tickets.jsonl", f"Customer wrote: {SCRIPT} please fix my thermostat."),
+    ("c3", "tickets.jsonl", f"Customer wrote: {SCRIPT} please fix my thermostat. "
+                            f"Reach me at {SEED_PII[0]} or {SEED_PII[1]}. Model H2-2026, 3 units."),
 ]
 
 

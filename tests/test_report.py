@@ -16,7 +16,7 @@ import yaml
 from assay import cli
 from assay.report import build, collect, figures
 from assay.report.samples import Masker, highlight
-from tests.report_fixture import EMAIL, PHONE, SCRIPT, make_run
+from tests.report_fixture import EMAIL, PHONE, SCRIPT, SEED_PII, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,8 +44,10 @@ def test_report_is_self_contained_and_deterministic(report, tmp_path):
 
 def test_planted_pii_of_a_rejected_sample_never_appears(report):
     _, _, text, _ = report
-    for secret in (EMAIL, PHONE, html.escape(EMAIL), "jane.doe", "555 0199"):
+    text = text.replace(figures.plotly_js(), "")
+    for secret in (EMAIL, PHONE, html.escape(EMAIL), "jane.doe", "555 0199", *SEED_PII, "7946"):
         assert secret not in text, secret
+    assert "Model H2-2026, 3 units." in text  # numbers that are no phone number stay
     assert "[EMAIL_ADDRESS]" in text  # masked where it was (messages, quote, chunk)
     assert "<td>EMAIL_ADDRESS</td><td>" in text and "<td>PHONE_NUMBER</td>" in text  # type + offsets shown
 
@@ -84,6 +86,9 @@ def test_revision_diff_and_evidence_highlight(report):
     assert '<span class="del">-assistant: Returns take 90 days and refunds are instant.</span>' in text
     assert "<mark>Returns are accepted within 30 days.</mark>" in text
     assert highlight("A <b> c", ["<b>"], Masker({})) == "A <mark>&lt;b&gt;</mark> c"
+    masker = Masker({}, allow=["brightwell"])
+    assert masker.mask("mail help@brightwell.example, x@y.org, call (415) 555-0100 by 2026-12-01") == \
+        "mail help@brightwell.example, [EMAIL_ADDRESS], call [PHONE_NUMBER] by 2026-12-01"
 
 
 def test_missing_outputs_are_reported_not_fatal(tmp_path):

@@ -20,19 +20,40 @@ import pandas as pd
 from assay.records import exported_parts, loads, messages_text
 
 MIN_SPAN = 3  # shorter PII spans ("Al") are not masked everywhere: they would blank common words
+# Seed text the filter never scanned (a chunk's other sentences) may hold addresses and numbers
+# too: these two shapes are masked everywhere as well, erring towards masking (an RMA number of
+# 9+ digits is masked like a phone number).
+SHAPES = (("EMAIL_ADDRESS", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+          ("PHONE_NUMBER", re.compile(r"\+?\(?\d[\d ().-]{7,}\d")))
+
+
+def _phone_like(text: str) -> bool:
+    return 9 <= sum(c.isdigit() for c in text) <= 15
 
 
 class Masker:
-    """Replaces every known PII span with [ENTITY] before escaping."""
+    """Replaces every known PII span, and anything shaped like an email address or a phone
+    number, with [ENTITY] before escaping; spans naming an `allow` term stay."""
 
-    def __init__(self, spans: dict[str, str]):
+    def __init__(self, spans: dict[str, str], allow: Iterable[str] = ()):
         keep = sorted((s for s in spans if len(s.strip()) >= MIN_SPAN), key=len, reverse=True)
         self.spans = {s: spans[s] for s in keep}
         self.pattern = re.compile("|".join(map(re.escape, keep))) if keep else None
+        self.allow = [a.casefold() for a in allow]
+
+    def _shape(self, entity: str, match: re.Match) -> str:
+        text = match.group(0)
+        if any(a in text.casefold() for a in self.allow) or (entity == "PHONE_NUMBER" and not _phone_like(text)):
+            return text
+        return f"[{entity}]"
 
     def mask(self, text: Any) -> str:
         text = "" if text is None else str(text)
-        return self.pattern.sub(lambda m: f"[{self.spans[m.group(0)]}]", text) if self.pattern else text
+        if self.pattern:
+            text = self.pattern.sub(lambda m: f"[{self.spans[m.group(0)]}]", text)
+        for entity, shape in SHAPES:
+            text = shape.sub(lambda m, e=entity: self._shape(e, m), text)
+        return text
 
     def esc(self, text: Any) -> str:
         return html.escape(self.mask(text))
@@ -178,7 +199,7 @@ def browser(samples: pd.DataFrame, critiqued: pd.DataFrame, chunks: pd.DataFrame
     `status`), else the critiqued or generated rows."""
     if not len(samples):
         return "<p>No samples yet: run the pipeline (dvc repro).</p>"
-    m = Masker(pii_spans(samples, critiqued, allow))
+    m = Masker(pii_spans(samples, critiqued, allow), allow)
     text = {str(c.chunk_id): (f"{c.source} \u203a {c.section}" if c.section else str(c.source), str(c.text))
             for c in chunks.itertuples()} if "text" in chunks else {}
     before = dict(zip(critiqued["id"].astype(str), critiqued["messages"], strict=True)) if "messages" in critiqued else {}
