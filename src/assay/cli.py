@@ -77,9 +77,9 @@ def _html_report(args: argparse.Namespace) -> str:
     allow = load_params(args.params).filter.pii.allow if Path(args.params).is_file() else []
     other, out = None, args.html or "reports/report.html"
     if args.compare:
+        metrics = compare.metrics_at(args.compare, paths)  # fails first on a revision that does not exist
         rejected, why = compare.rejected_at(args.compare, paths)
-        other = {"rev": args.compare, "metrics": compare.metrics_at(args.compare, paths),
-                 "rejected": rejected, "why": why}
+        other = {"rev": args.compare, "metrics": metrics, "rejected": rejected, "why": why}
         out = args.html or f"reports/report-vs-{re.sub(r'[^A-Za-z0-9._-]', '_', args.compare)}.html"
     build(out, paths, compare=other, allow=allow)
     return str(Path(out).resolve())
