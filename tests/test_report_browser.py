@@ -47,11 +47,15 @@ def test_plots_render_offline(page):
     assert len(_visible(dom)) == 4 and 'id="shown">4 of 4' in dom
 
 
-def test_filter_by_reason_and_search_from_the_url(page):
+def test_filter_by_reason_from_the_url(page):
     root, url = page
     dom = _chromium(root, "--dump-dom", f"{url}#reason=pii")
     assert _visible(dom) == ["rejected"] and 'id="shown">1 of 4' in dom
     assert 'data-reasons="off_domain pii"' in dom
+
+
+def test_status_filter_and_text_search_from_the_url(page):
+    root, url = page
     dom = _chromium(root, "--dump-dom", f"{url}#status=accepted&q=90%20DAYS")
     assert _visible(dom) == ["accepted"]  # only the revised sample said "90 days" (before revision; search ignores case)
 
