@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ["returns_policy.md", "faq.html", "tickets.jsonl"]
-STAGES = ["ingest", "generate", "critique", "filter", "export"]
+STAGES = ["ingest", "generate", "critique", "filter", "export", "report"]
 
 
 def _params(repo: Path) -> None:
@@ -76,8 +76,9 @@ def test_dvc_repro_end_to_end(repo):
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     names = sorted(r.info.run_name for r in runs if "mlflow.parentRunId" in r.data.tags)
-    assert names == sorted(STAGES) and len(runs) == 6
+    assert names == sorted(STAGES) and len(runs) == 7
     assert "not-needed" not in (repo / "data" / "export" / "README.md").read_text()
+    assert "Plotly.newPlot" in (repo / "reports" / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -88,4 +89,4 @@ def test_second_repro_is_a_noop_and_a_threshold_change_calls_no_llm(repo):
     _sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run")
     out = _sh(repo, "dvc", "exp", "run", "-S", "filter.toxicity.threshold=0.9")
     ran = {s for s in STAGES if f"Running stage '{s}'" in out}
-    assert ran == {"filter", "export"}, out
+    assert ran == {"filter", "export", "report"}, out

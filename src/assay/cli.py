@@ -79,7 +79,30 @@ def _report(args: argparse.Namespace) -> int:
         shown = [k for k in keys if k in data] + (sorted(k for k in data if k.startswith("reason."))
                                                  if stage == "filter" else [])
         print(f"{stage:9} " + "  ".join(f"{k}={data[k]}" for k in shown))
+    if not args.no_html:
+        print(f"report: {_html_report(args)}")
     return 0
+
+
+def _html_report(args: argparse.Namespace) -> str:
+    """Build the HTML report (beside another revision with --compare); return its path."""
+    import re
+    from pathlib import Path
+
+    from assay.config import load_params
+    from assay.report import build, compare
+    from assay.report.collect import Paths
+
+    paths = Paths(metrics=Path(args.metrics_dir))
+    allow = load_params(args.params).filter.pii.allow if Path(args.params).is_file() else []
+    other, out = None, args.html or "reports/report.html"
+    if args.compare:
+        metrics = compare.metrics_at(args.compare, paths)  # fails first on a revision that does not exist
+        rejected, why = compare.rejected_at(args.compare, paths)
+        other = {"rev": args.compare, "metrics": metrics, "rejected": rejected, "why": why}
+        out = args.html or f"reports/report-vs-{re.sub(r'[^A-Za-z0-9._-]', '_', args.compare)}.html"
+    build(out, paths, compare=other, allow=allow)
+    return str(Path(out).resolve())
 
 
 def _lessons(args: argparse.Namespace) -> int:
@@ -190,8 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     lessons.add_argument("--source", default="data/critiqued/lessons.md")
     lessons.add_argument("--target", default="lessons/lessons.md")
     lessons.set_defaults(func=_lessons)
-    report = sub.add_parser("report", help="key metrics of the last run, one line per stage")
+    report = sub.add_parser("report", help="key metrics of the last run, one line per stage, and the "
+                                           "self-contained HTML report (figures, sample browser)")
     report.add_argument("--metrics-dir", default="metrics")
+    report.add_argument("--html", help="HTML file to write (default: reports/report.html, or "
+                                       "reports/report-vs-REV.html with --compare)")
+    report.add_argument("--compare", metavar="REV", help="a git revision (tag, branch, commit) to show side by side")
+    report.add_argument("--params", default="params.yaml", help="params file (filter.pii.allow)")
+    report.add_argument("--no-html", action="store_true", help="print the metrics lines only")
     report.set_defaults(func=_report)
     batches = sub.add_parser("batches", help="Batch API jobs submitted and not yet collected (rerun the stage "
                                               "to collect them), with --cancel to stop them")
