@@ -20,12 +20,13 @@ from assay.filters.minhash import (
     jaccard_hashes,
     normalise,
     shingle_hashes,
+    shingle_sets,
     shingles,
     signatures,
 )
 
 __all__ = ["candidate_pairs", "find_duplicates", "fold32", "jaccard", "jaccard_hashes", "normalise",
-           "shingle_hashes", "shingles", "signatures"]
+           "shingle_hashes", "shingle_sets", "shingles", "signatures"]
 
 SCORER_VERSION = "dedup-3"
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from datasketch.lsh import _optimal_param
 
-from assay.filters.minhash import exact_key, jaccard_hashes, normalise, shingle_hashes, signatures
+from assay.filters.minhash import exact_key, jaccard_hashes, normalise, shingle_hashes, shingle_sets, signatures
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def plan(table: pd.DataFrame, cfg: Lsh) -> tuple[pd.DataFrame, np.ndarray]:
 def resolve(table: pd.DataFrame, found: pd.DataFrame, pairs: np.ndarray,
             sets_for: Callable[[np.ndarray], dict[int, np.ndarray]], threshold: float) -> dict[int, int]:
     """Dropped row -> the kept row it duplicates. `table` gives `row` and `quality`; `found` and
-    `pairs` come from `plan`; `sets_for(rows)` returns the `shingle_hashes` of those rows (only
+    `pairs` come from `plan`; `sets_for(rows)` returns the `shingle_sets` of those rows (only
     rows in a candidate pair are asked for). Forms are visited by quality descending, then row;
     a form is dropped for the first kept earlier form (in that order) whose Jaccard reaches
     `threshold`; the other rows of a form follow its fate."""
@@ -151,7 +151,7 @@ def resolve(table: pd.DataFrame, found: pd.DataFrame, pairs: np.ndarray,
 def texts_sets(texts: Callable[[int], str], cfg: Lsh) -> Callable[[np.ndarray], dict[int, np.ndarray]]:
     """A `sets_for` for `resolve` from a row -> text lookup."""
     def sets_for(rows: np.ndarray) -> dict[int, np.ndarray]:
-        hashed = shingle_hashes([normalise(str(texts(r))) for r in rows.tolist()], cfg.ngram)
+        hashed = shingle_sets([normalise(str(texts(r))) for r in rows.tolist()], cfg.ngram)
         return dict(zip(rows.tolist(), hashed, strict=True))
 
     return sets_for

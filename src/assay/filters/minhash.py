@@ -69,11 +69,10 @@ def _combine(h: np.ndarray, width: int) -> np.ndarray:
 
 
 def shingle_hashes(normalised: list[str], ngram: int) -> list[np.ndarray]:
-    """Per text, the set of its word n-grams (`shingles`) as a sorted array of distinct 64-bit
-    hashes (crc32 per distinct word, n-grams combined with numpy over the batch). Equal n-grams
-    hash equal and a collision between different ones is ~2^-64, so Jaccard on these equals
-    Jaccard on the strings. Never empty: a blank text is the one shingle "". Sorted once here, so
-    that every later Jaccard is a merge, not a sort."""
+    """Per text, its word n-grams (`shingles`, in text order, repeats included) as 64-bit hashes
+    (crc32 per distinct word, n-grams combined with numpy over the batch). Equal n-grams hash
+    equal and a collision between different ones is ~2^-64, so Jaccard on these equals Jaccard on
+    the strings. Never empty: a blank text is the one shingle ""."""
     split = [t.split() for t in normalised]
     flat = np.fromiter(map(_WordHashes().__getitem__, itertools.chain.from_iterable(split)), dtype=np.uint64)
     ends = np.cumsum([len(words) for words in split])
@@ -82,15 +81,27 @@ def shingle_hashes(normalised: list[str], ngram: int) -> list[np.ndarray]:
     for words, end in zip(split, ends.tolist(), strict=True):
         start = end - len(words)
         if len(words) >= ngram:  # n-grams starting in this text and ending inside it
-            out.append(np.unique(grams[start : end - ngram + 1]))
+            out.append(grams[start : end - ngram + 1])
         else:  # the whole text is one shingle, as in `shingles`
             out.append(_combine(flat[start:end], len(words)) if words else np.zeros(1, dtype=np.uint64))
     return out
 
 
+def shingle_sets(normalised: list[str], ngram: int) -> list[np.ndarray]:
+    """`shingle_hashes` as sets: sorted arrays of distinct hashes, made once per text so that
+    every Jaccard on them is a binary search, not a sort (verification compares a text with
+    several candidates)."""
+    return [np.unique(h) for h in shingle_hashes(normalised, ngram)]
+
+
+def _distinct_sorted(h: np.ndarray) -> np.ndarray:
+    return h if len(h) < 2 or bool((h[1:] > h[:-1]).all()) else np.unique(h)
+
+
 def jaccard_hashes(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact Jaccard of two sorted arrays of distinct hashes (as `shingle_hashes` returns):
-    binary search of the shorter in the longer, no sort, no temporary set."""
+    """Exact Jaccard of two shingle-hash arrays taken as sets (repeats count once). Fast path for
+    `shingle_sets` arrays: binary search of the shorter in the longer, no sort."""
+    a, b = _distinct_sorted(a), _distinct_sorted(b)
     if len(a) > len(b):
         a, b = b, a
     if not len(a):
