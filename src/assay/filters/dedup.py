@@ -13,7 +13,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from assay.filters.lsh import Lsh, band_keys, bucket_pairs, plan, resolve, signature_batch, texts_sets
+from assay.filters.lsh import (
+    Lsh,
+    band_keys,
+    bucket_pairs,
+    plan,
+    resolve,
+    signature_batch,
+    texts_sets,
+)
 from assay.filters.minhash import (
     fold32,
     jaccard,

@@ -21,7 +21,14 @@ import numpy as np
 import pandas as pd
 from datasketch.lsh import _optimal_param
 
-from assay.filters.minhash import exact_key, jaccard_hashes, normalise, shingle_hashes, shingle_sets, signatures
+from assay.filters.minhash import (
+    exact_key,
+    jaccard_hashes,
+    normalise,
+    shingle_hashes,
+    shingle_sets,
+    signatures,
+)
 
 
 @dataclass(frozen=True)
