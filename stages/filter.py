@@ -2,8 +2,9 @@
 
 import sys
 
-from assay.filters.pipeline import run_filter
+from assay.filters.pipeline import run_filter, run_filter_stream
 from assay.filters.scores import ScoreCache
+from assay.filters.stream import open_input, streams
 from assay.records import CRITIQUE_COLUMNS, read_table, write_table
 from assay.stage import Outcome, run_stage
 
@@ -17,10 +18,15 @@ def add_arguments(p):
 
 
 def body(args, params):
-    samples = read_table(args.samples, CRITIQUE_COLUMNS, "filter")
+    streaming = streams(params.filter)  # batch by batch, memory flat in the sample count
+    read = open_input if streaming else read_table  # both check the columns up front
+    samples = read(args.samples, CRITIQUE_COLUMNS, "filter")
     chunks = read_table(args.chunks, ["chunk_id", "text"], "filter")
     cache = ScoreCache(params.llm.cache_dir)
     try:
+        if streaming:
+            return Outcome(run_filter_stream(args.samples, chunks, params, cache, args.responses,
+                                             args.accepted, args.rejected))
         decided, metrics = run_filter(samples, chunks, params, cache, args.responses)
     finally:
         cache.close()

@@ -73,7 +73,8 @@ def signature_batch(batch: pd.DataFrame, cfg: Lsh, text_column: str = "text") ->
     as `ds.map_batches(signature_batch, fn_kwargs={"cfg": cfg}, batch_format="pandas")`."""
     normalised = [normalise(str(t)) for t in batch[text_column]]
     keys = band_keys(signatures(shingle_hashes(normalised, cfg.ngram), num_perm=cfg.num_perm, seed=cfg.seed), cfg)
-    out = pd.DataFrame({"row": batch["row"].to_numpy(np.int64), "quality": batch["quality"].to_numpy(np.float64),
+    quality = np.nan_to_num(batch["quality"].to_numpy(np.float64), nan=-np.inf)  # no score ranks last
+    out = pd.DataFrame({"row": batch["row"].to_numpy(np.int64), "quality": quality,
                         "exact": np.fromiter(map(exact_key, normalised), dtype=np.uint64, count=len(normalised))})
     for b, name in enumerate(cfg.band_columns):
         out[name] = keys[:, b]
