@@ -160,20 +160,15 @@ def _near_duplicates(work: Path, table: pd.DataFrame, cfg: Filter, batch_rows: i
     knobs = lsh.Lsh(threshold=d.threshold, lsh_threshold=d.lsh_threshold, num_perm=d.num_perm, ngram=d.ngram)
     found, pairs = lsh.plan(table, knobs)
     targets = np.union1d(pairs.ravel(), found["form"].to_numpy(np.int64)[found["form"] != found["row"]])
-    texts, ids = {}, {}
-    candidates = set(pairs.ravel().tolist())
+    sets, ids = {}, {}
+    candidates = np.unique(pairs.ravel())
     for offset, frame in _batches(work, batch_rows, ["id", "messages"]):
         rows = np.arange(offset, offset + len(frame))
-        for i in np.flatnonzero(np.isin(rows, targets)).tolist():
-            ids[offset + i] = str(frame["id"].iloc[i])
-            if offset + i in candidates:
-                texts[offset + i] = messages_text(frame["messages"].iloc[i])
-
-    def sets_for(rows: np.ndarray) -> dict[int, np.ndarray]:
-        return dict(zip(rows.tolist(), shingle_sets([normalise(texts[r]) for r in rows.tolist()], d.ngram),
-                        strict=True))
-
-    dropped = lsh.resolve(table, found, pairs, sets_for, d.threshold)
+        ids.update((offset + i, str(frame["id"].iloc[i])) for i in np.flatnonzero(np.isin(rows, targets)).tolist())
+        mine = np.flatnonzero(np.isin(rows, candidates)).tolist()
+        texts = [normalise(messages_text(frame["messages"].iloc[i])) for i in mine]
+        sets.update(zip((offset + i for i in mine), shingle_sets(texts, d.ngram), strict=True))
+    dropped = lsh.resolve(table, found, pairs, lambda rows: sets, d.threshold)
     return {row: ids[kept] for row, kept in dropped.items()}
 
 
