@@ -145,9 +145,10 @@ def _first_pass(source: pq.ParquetFile, work: Path, chunks: pd.DataFrame, cfg: F
             decided = decide(samples, scores, cfg, **rules, duplicates=False)
             backend = scores.toxicity_backend
             alive = np.flatnonzero([not len(r) for r in decided["reasons"]])
+            messages = decided["messages"].tolist()
             tables.append(lsh.signature_batch(pd.DataFrame({
                 "row": offset + alive, "quality": decided["score"].to_numpy(np.float64)[alive],
-                "text": [messages_text(decided["messages"].iloc[i]) for i in alive]}), knobs))
+                "text": [messages_text(messages[i]) for i in alive.tolist()]}), knobs))
             _write(writer, decided)
             offset += len(decided)
     empty = lsh.signature_batch(pd.DataFrame({"row": [], "quality": [], "text": []}), knobs)
@@ -164,9 +165,10 @@ def _near_duplicates(work: Path, table: pd.DataFrame, cfg: Filter, batch_rows: i
     candidates = np.unique(pairs.ravel())
     for offset, frame in _batches(work, batch_rows, ["id", "messages"]):
         rows = np.arange(offset, offset + len(frame))
-        ids.update((offset + i, str(frame["id"].iloc[i])) for i in np.flatnonzero(np.isin(rows, targets)).tolist())
+        names, messages = frame["id"].tolist(), frame["messages"].tolist()
+        ids.update((offset + i, str(names[i])) for i in np.flatnonzero(np.isin(rows, targets)).tolist())
         mine = np.flatnonzero(np.isin(rows, candidates)).tolist()
-        texts = [normalise(messages_text(frame["messages"].iloc[i])) for i in mine]
+        texts = [normalise(messages_text(messages[i])) for i in mine]
         sets.update(zip((offset + i for i in mine), shingle_sets(texts, d.ngram), strict=True))
     dropped = lsh.resolve(table, found, pairs, lambda rows: sets, d.threshold)
     return {row: ids[kept] for row, kept in dropped.items()}
