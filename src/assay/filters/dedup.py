@@ -13,15 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from assay.filters.lsh import (
-    Lsh,
-    band_keys,
-    bucket_pairs,
-    plan,
-    resolve,
-    signature_batch,
-    texts_sets,
-)
+from assay.filters.lsh import Lsh, band_keys, bucket_pairs, plan, resolve, signature_rows
 from assay.filters.minhash import (
     fold32,
     jaccard,
@@ -76,10 +68,17 @@ def find_duplicates(
     cfg = Lsh(threshold=threshold, lsh_threshold=lsh_threshold, num_perm=num_perm, ngram=ngram, seed=seed)
     if not texts:
         return []
-    frame = pd.DataFrame({"row": np.arange(len(texts)), "text": texts,
-                          "quality": 0.0 if quality is None else quality})
-    table = pd.concat([signature_batch(frame.iloc[i : i + batch_size], cfg)
-                       for i in range(0, len(frame), batch_size)], ignore_index=True)
-    found, pairs = plan(table, cfg)
-    dropped = resolve(table, found, pairs, texts_sets(texts.__getitem__, cfg), threshold)
+    normalised = [normalise(t) for t in texts]
+    rows = np.arange(len(texts), dtype=np.int64)
+    scores = np.zeros(len(texts)) if quality is None else np.asarray(quality, dtype=np.float64)
+    parts, hashed = [], []
+    for i in range(0, len(texts), batch_size):
+        table, found = signature_rows(rows[i : i + batch_size], scores[i : i + batch_size],
+                                      normalised[i : i + batch_size], cfg)
+        parts.append(table)
+        hashed += found
+    table = pd.concat(parts, ignore_index=True)
+    forms, pairs = plan(table, cfg)
+    dropped = resolve(table, forms, pairs, lambda wanted: {r: np.unique(hashed[r]) for r in wanted.tolist()},
+                      threshold)
     return [dropped.get(i) for i in range(len(texts))]

@@ -74,17 +74,25 @@ def band_keys(sig: np.ndarray, cfg: Lsh) -> np.ndarray:
 
 
 def signature_batch(batch: pd.DataFrame, cfg: Lsh, text_column: str = "text") -> pd.DataFrame:
-    """Columns `row`, `quality` (carried over), `exact` (key of the normalised text) and
-    `band_<b>` (uint64) for a batch with `row`, `quality` and `text_column`. Stateless: usable
-    as `ds.map_batches(signature_batch, fn_kwargs={"cfg": cfg}, batch_format="pandas")`."""
+    """Columns `row`, `quality` (carried over; missing ranks last), `exact` (key of the
+    normalised text) and `band_<b>` (uint64) for a batch with `row`, `quality` and `text_column`.
+    Stateless: usable as `ds.map_batches(signature_batch, fn_kwargs={"cfg": cfg}, batch_format="pandas")`."""
     normalised = [normalise(str(t)) for t in batch[text_column]]
-    keys = band_keys(signatures(shingle_hashes(normalised, cfg.ngram), num_perm=cfg.num_perm, seed=cfg.seed), cfg)
-    quality = np.nan_to_num(batch["quality"].to_numpy(np.float64), nan=-np.inf)  # no score ranks last
-    out = pd.DataFrame({"row": batch["row"].to_numpy(np.int64), "quality": quality,
+    return signature_rows(batch["row"].to_numpy(np.int64), batch["quality"].to_numpy(np.float64), normalised,
+                          cfg)[0]
+
+
+def signature_rows(rows: np.ndarray, quality: np.ndarray, normalised: list[str],
+                   cfg: Lsh) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """`signature_batch` on normalised texts, with their `shingle_hashes` (for a caller that
+    keeps them to verify candidates without hashing twice)."""
+    hashed = shingle_hashes(normalised, cfg.ngram)
+    keys = band_keys(signatures(hashed, num_perm=cfg.num_perm, seed=cfg.seed), cfg)
+    out = pd.DataFrame({"row": rows, "quality": np.nan_to_num(quality, nan=-np.inf),
                         "exact": np.fromiter(map(exact_key, normalised), dtype=np.uint64, count=len(normalised))})
     for b, name in enumerate(cfg.band_columns):
         out[name] = keys[:, b]
-    return out
+    return out, hashed
 
 
 def forms(table: pd.DataFrame) -> pd.DataFrame:
