@@ -122,15 +122,22 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results.md"))
     args = ap.parse_args()
     start, load_before = time.perf_counter(), ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+    def write(filters: list[dict], dedups: list[dict], llm: dict | None) -> None:
+        """(Re)write the results file: after each section, so a stopped run keeps what it measured."""
+        meta = {"when": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                "machine": f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}",
+                "load_before": load_before, "load_after": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+                "total_s": time.perf_counter() - start}
+        Path(args.out).write_text(render(meta, filters, dedups, llm, ray_vs_local()), encoding="utf-8")
+
     with tempfile.TemporaryDirectory() as tmp:
         filters = filter_rows(args.sizes, Path(tmp))
+        write(filters, [], None)
         dedups = dedup_rows(Path(tmp), tuple(args.short), tuple(args.long))
+        write(filters, dedups, None)
     llm = None if args.skip_llm else llm_row(args.llm_requests)
-    meta = {"when": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-            "machine": f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}",
-            "load_before": load_before, "load_after": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
-            "total_s": time.perf_counter() - start}
-    Path(args.out).write_text(render(meta, filters, dedups, llm, ray_vs_local()), encoding="utf-8")
+    write(filters, dedups, llm)
     print(Path(args.out).read_text(encoding="utf-8"))
 
 
