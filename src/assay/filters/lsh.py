@@ -145,9 +145,11 @@ def resolve(table: pd.DataFrame, found: pd.DataFrame, pairs: np.ndarray,
     rows in a candidate pair are asked for). Forms are visited by quality descending, then row;
     a form is dropped for the first kept earlier form (in that order) whose Jaccard reaches
     `threshold`; the other rows of a form follow its fate."""
-    quality = dict(zip(table["row"].tolist(), table["quality"].tolist(), strict=True))
     dropped: dict[int, int] = {}
     if len(pairs):
+        paired = np.unique(pairs)
+        mine = table[np.isin(table["row"].to_numpy(np.int64), paired)]  # only rows in a pair: memory
+        quality = dict(zip(mine["row"].tolist(), mine["quality"].tolist(), strict=True))
         rank_of = {r: k for k, r in enumerate(sorted(set(pairs.ravel().tolist()), key=lambda r: (-quality[r], r)))}
         ranked = np.vectorize(rank_of.__getitem__, otypes=[np.int64])(pairs)
         early, late = ranked.min(axis=1), ranked.max(axis=1)
@@ -162,12 +164,13 @@ def resolve(table: pd.DataFrame, found: pd.DataFrame, pairs: np.ndarray,
                 if other not in dropped and jaccard_hashes(sets[row], sets[other]) >= threshold:
                     dropped[row] = other
                     break
-    out = {}
-    for row, form in zip(found["row"].tolist(), found["form"].tolist(), strict=True):
-        kept = dropped.get(form, form)
-        if kept != row:
-            out[row] = kept
-    return out
+    rows, forms = found["row"].to_numpy(np.int64), found["form"].to_numpy(np.int64)
+    keys = np.array(sorted(dropped), dtype=np.int64)
+    values = np.array([dropped[k] for k in keys.tolist()], dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, forms), max(len(keys) - 1, 0))
+    kept = np.where(keys[at] == forms, values[at], forms) if len(keys) else forms
+    moved = rows != kept  # vectorised: `found` has a row per sample
+    return dict(zip(rows[moved].tolist(), kept[moved].tolist(), strict=True))
 
 
 def texts_sets(texts: Callable[[int], str], cfg: Lsh) -> Callable[[np.ndarray], dict[int, np.ndarray]]:
