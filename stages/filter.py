@@ -2,9 +2,10 @@
 
 import sys
 
-from assay.filters.pipeline import run_filter
+from assay.filters.pipeline import run_filter, run_filter_stream
 from assay.filters.reviews import read_reviews
 from assay.filters.scores import ScoreCache
+from assay.filters.stream import open_input, streams
 from assay.records import CRITIQUE_COLUMNS, read_table, write_table
 from assay.stage import Outcome, run_stage
 
@@ -19,11 +20,22 @@ def add_arguments(p):
 
 
 def body(args, params):
-    samples = read_table(args.samples, CRITIQUE_COLUMNS, "filter")
-    chunks = read_table(args.chunks, ["chunk_id", "text"], "filter")
     reviews = read_reviews(args.reviews) if args.reviews else []  # a bad line fails here, before scoring
+    # batch by batch, memory flat in the sample count; human reviews and the Ray executor take
+    # the whole-frame path (reviews apply after dedup; ray shards the scoring itself)
+    streaming = streams(params.filter) and not reviews and params.executor == "local"
+    read = open_input if streaming else read_table  # both check the columns up front
+    samples = read(args.samples, CRITIQUE_COLUMNS, "filter")
+    chunks = read_table(args.chunks, ["chunk_id", "text"], "filter")
     cache = ScoreCache(params.llm.cache_dir)
     try:
+        if streaming:
+            metrics = run_filter_stream(args.samples, chunks, params, cache, args.responses,
+                                        args.accepted, args.rejected)
+            return Outcome(metrics, summary=[
+                ("in", f"{metrics['input']} samples, streamed in batches, 0 review lines"),
+                ("out", f"{metrics['accepted']} accepted, {metrics['rejected']} rejected"),
+                ("reviews", "none yet (`assay review`)")])
         if params.executor == "ray":
             from assay.llm import Ledger
             from assay.roles import rewriter

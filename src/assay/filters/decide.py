@@ -208,11 +208,13 @@ def _apply_reviews(samples: pd.DataFrame, reasons: list[list[str]], info: list[d
 def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
            refs: tuple[list[str], list[str]] = ([], []),
            evals: tuple[list[str], list[str]] = ([], []),
-           reviews: Mapping[str, Review] | None = None) -> pd.DataFrame:
+           reviews: Mapping[str, Review] | None = None, *, duplicates: bool = True) -> pd.DataFrame:
     """Apply every rule; return samples with (possibly redacted or rewritten) `messages`, `filter`
     and `reasons` (assay.records.FILTER_COLUMNS). Dedup rules run over the rows that pass every other rule, in the order:
     contamination, previous versions, near-duplicates, semantic duplicates; each keeps the
-    best-scored representative. `reviews` (sample id -> the review that counts) apply last."""
+    best-scored representative. `duplicates=False` leaves near and semantic duplicates to the
+    caller (assay.filters.stream decides them across all batches). `reviews` (sample id -> the
+    review that counts) apply last."""
     domain = _domain(scores, cfg)
     messages, evidence, reasons, info = [], [], [], []
     for i, row in enumerate(samples.itertuples()):
@@ -238,7 +240,7 @@ def decide(samples: pd.DataFrame, scores: Scores, cfg: Filter, recheck: Recheck,
             reasons[i].append(reason)
             info[i][key] = detail
         alive = [i for i in alive if i not in found]
-    near, semantic = _duplicates(texts, samples, alive, scores, cfg)
+    near, semantic = _duplicates(texts, samples, alive, scores, cfg) if duplicates else ({}, {})
     for reason, found in ((near_reason, near), (semantic_reason, semantic)):
         for i, rep in found.items():
             reasons[i].append(reason)

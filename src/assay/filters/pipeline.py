@@ -44,11 +44,7 @@ def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cach
     from assay.llm import Ledger
 
     cfg, ledger = params.filter, session.ledger if session else Ledger()
-    refs = sources.load_texts(cfg.dedup.against)
-    evals = sources.load_texts(cfg.dedup.eval_sets)
-    if not cfg.rewrite.enabled:
-        Path(responses).parent.mkdir(parents=True, exist_ok=True)
-        Path(responses).write_text("", encoding="utf-8")
+    refs, evals = _references(params, responses)
     if session is not None and len(samples):
         from assay.scale.filter import filter_scores
 
@@ -59,13 +55,42 @@ def run_filter(samples: pd.DataFrame, chunks: pd.DataFrame, params: Params, cach
                        _rewriter(params, ledger, responses) if cfg.rewrite.enabled else None)
     counted = decisions(reviews or [])
     decided = decide(samples, scores, cfg, pii_scorer(cfg, cache), refs, evals, counted)
-    evaluated = {}
-    if cfg.pii.eval_samples:
-        data = pii_eval.labelled_set(cfg.pii.eval_samples, params.seed)
-        evaluated = pii_eval.evaluate(data, pii_scorer(cfg, cache), cfg.pii)
-    out = metrics(decided, scores.toxicity_backend, cache) | evaluated  # cache counts include the eval
-    out |= {"dedup.against_rows": len(refs[0]), "dedup.eval_rows": len(evals[0]),
-            "review.unmatched": len(set(counted) - set(samples["id"]))}
+    extras = _extras(params, cache, refs, evals)
+    out = metrics(decided, scores.toxicity_backend, cache) | extras  # cache counts include the PII eval
+    out["review.unmatched"] = len(set(counted) - set(samples["id"]))
     if cfg.rewrite.enabled:
         out |= ledger.flat("rewrite_llm")
     return decided, out
+
+
+def run_filter_stream(samples: str | Path, chunks: pd.DataFrame, params: Params, cache: ScoreCache,
+                      responses: str | Path, accepted: str | Path, rejected: str | Path,
+                      batch_rows: int = 10_000) -> dict[str, Any]:
+    """`run_filter` batch by batch from the samples file to the accepted and rejected files
+    (assay.filters.stream; only when `stream.streams(params.filter)`); returns the metrics."""
+    from assay.filters import stream
+
+    refs, evals = _references(params, responses)
+    rules = {"recheck": pii_scorer(params.filter, cache), "refs": refs, "evals": evals}
+    extras = _extras(params, cache, refs, evals)  # first: the cache counts include the PII eval
+    return stream.filter_stream(samples, chunks, params.filter, cache, rules, accepted, rejected,
+                                batch_rows=batch_rows) | extras | {"review.unmatched": 0}
+
+
+def _references(params: Params, responses: str | Path) -> tuple[tuple, tuple]:
+    """(previous versions, eval sets) as (texts, ids); empties the responses file when rewriting
+    is off (it then records no call)."""
+    cfg = params.filter
+    if not cfg.rewrite.enabled:
+        Path(responses).parent.mkdir(parents=True, exist_ok=True)
+        Path(responses).write_text("", encoding="utf-8")
+    return sources.load_texts(cfg.dedup.against), sources.load_texts(cfg.dedup.eval_sets)
+
+
+def _extras(params: Params, cache: ScoreCache, refs: tuple, evals: tuple) -> dict[str, Any]:
+    """The PII evaluation (when `pii.eval_samples`) and the reference sizes."""
+    cfg, out = params.filter, {}
+    if cfg.pii.eval_samples:
+        data = pii_eval.labelled_set(cfg.pii.eval_samples, params.seed)
+        out = pii_eval.evaluate(data, pii_scorer(cfg, cache), cfg.pii)
+    return out | {"dedup.against_rows": len(refs[0]), "dedup.eval_rows": len(evals[0])}

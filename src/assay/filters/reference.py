@@ -11,7 +11,7 @@ from assay.filters.dedup import (
     candidate_pairs,
     jaccard_hashes,
     normalise,
-    shingle_hashes,
+    shingle_sets,
     shingles,
     signatures,
 )
@@ -45,7 +45,7 @@ def match_reference(
     todo = [i for i, r in enumerate(result) if r is None]
     if not todo or not reference:
         return result
-    sets = shingle_hashes([norm_t[i] for i in todo] + norm_r, ngram)
+    sets = shingle_sets([norm_t[i] for i in todo] + norm_r, ngram)
     sig = signatures(sets, num_perm=num_perm, seed=seed)
     for a, b in candidate_pairs(sig, lsh_threshold):
         if a >= len(todo) or b < len(todo):  # keep (new text, reference) pairs only

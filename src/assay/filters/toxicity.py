@@ -53,7 +53,7 @@ def make_scorer(
     if batch_size < 1:
         raise ValueError(f"toxicity batch_size must be >= 1, got {batch_size}")
     if backend == "profanity":
-        return ProfanityScorer(batch_size)
+        return ProfanityScorer(max(batch_size, 4096))  # sklearn checks ~30 ms per call, not per text
     if backend == "detoxify":
         return DetoxifyScorer(model_type, checkpoint, huggingface_config_path, batch_size, device)
     raise ValueError(f"unknown toxicity backend {backend!r}; allowed: {', '.join(BACKENDS)}")
