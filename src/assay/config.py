@@ -33,11 +33,17 @@ class Endpoint(Strict):
     price_in_per_1m: float = Field(0.0, ge=0)
     price_out_per_1m: float = Field(0.0, ge=0)
     json_schema: bool = True
+    speculative: Literal["none", "draft", "ngram"] = "none"  # embedded: speculative decoding
+    draft: str | None = None  # embedded, speculative: draft -> the draft model's key
+    draft_max: int = Field(8, ge=1, le=64)  # tokens proposed per speculative step
+    poll: int = Field(50, ge=0, le=100)  # embedded: how hard idle compute threads spin-wait
 
     @model_validator(mode="after")
     def _one_kind(self) -> Endpoint:
         if bool(self.embedded) == bool(self.base_url):
             raise ValueError("set exactly one of `embedded` (a model key) or `base_url`")
+        if self.speculative == "draft" and not self.draft:
+            raise ValueError("`speculative: draft` needs `draft:` (a model key, e.g. qwen2.5-coder-0.5b)")
         if self.base_url and not self.model:
             raise ValueError("`model` is required with `base_url`")
         return self

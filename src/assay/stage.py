@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,11 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         params = load_params(args.params)
+        start, cpu = time.monotonic(), _own_cpu()
         outcome = body(args, params)
+        # this process only: a local LLM server's CPU is llm.server_cpu_s (see assay.llm.endpoints)
+        outcome.metrics |= {"stage.wall_s": round(time.monotonic() - start, 2),
+                            "stage.cpu_s": round(_own_cpu() - cpu, 2)}
         write_json(outcome.metrics, args.metrics)
     except AssayError as exc:
         print(f"assay {name}: error: {exc}", file=sys.stderr)
@@ -65,6 +71,11 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
               file=sys.stderr)
         return 1
     return 0
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def error_counts(metrics: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ class ChatResult:
     cached: bool = False
     model: str = ""
     top_logprobs: list[list[Any]] | None = None  # [[token, logprob], ...] for the first output token
+    prompt_evaluated: int | None = None  # prompt tokens the server computed (llama.cpp `timings`); the rest came from its KV cache
 
 
 class ChatModel(Protocol):
@@ -79,6 +80,7 @@ class Ledger:
     error_kinds: Counter[tuple[str, str]] = field(default_factory=Counter)  # (endpoint, kind) -> calls
     throttled: dict[str, int] = field(default_factory=dict)  # endpoint -> lowest in-flight limit (AIMD)
     responses: dict[str, int] = field(default_factory=dict)  # responses file: seeded / recorded lines
+    server_cpu: dict[str, float] = field(default_factory=dict)  # endpoint -> CPU-seconds its local server spent
 
     def add(self, endpoint: str, tag: str, result: ChatResult, cost: float, seconds: float) -> None:
         row = self.rows[(endpoint, tag)]
@@ -91,6 +93,8 @@ class Ledger:
         row["prompt_tokens"] += fresh * result.prompt_tokens
         row["completion_tokens"] += fresh * result.completion_tokens
         row["cached_prompt_tokens"] += (1 - fresh) * result.prompt_tokens
+        if result.prompt_evaluated is not None:
+            row["prompt_evaluated"] += fresh * result.prompt_evaluated
         row["cached_completion_tokens"] += (1 - fresh) * result.completion_tokens
         row["cost_usd"] += cost
         row["seconds"] += seconds
@@ -114,6 +118,9 @@ class Ledger:
         totals = self.totals()
         out[f"{prefix}.model_calls"] = totals.get("calls", 0.0) - totals.get("cache_hits", 0.0)
         out |= {f"{prefix}.responses_{k}": float(v) for k, v in sorted(self.responses.items())}
+        out |= {f"{prefix}.{e}.server_cpu_s": round(v, 2) for e, v in sorted(self.server_cpu.items())}
+        if self.server_cpu:
+            out[f"{prefix}.server_cpu_s"] = round(sum(self.server_cpu.values()), 2)
         return out
 
 
@@ -240,6 +247,9 @@ class OpenAIChat:
         choice = resp.choices[0]
         result.text, result.finish_reason = choice.message.content, choice.finish_reason
         result.top_logprobs = _first_token_logprobs(choice)
+        timings = getattr(resp, "timings", None)  # llama.cpp: prompt_n = evaluated, cache_n = reused
+        if isinstance(timings, dict) and isinstance(timings.get("prompt_n"), int):
+            result.prompt_evaluated = timings["prompt_n"]
         if choice.finish_reason == "length" and not req.short_ok:  # a cut reply is never training data, even if it parses
             result.error = f"cut by the token limit ({max_tokens} tokens; finish_reason=length)"
         elif req.schema is not None:
