@@ -1,8 +1,9 @@
 """Decoding options of the embedded server, side by side on the same generate requests: plain
 decoding, speculative decoding with a draft model (0.5B proposing for the 1.5B), n-gram
-speculation (proposals copied from the prompt), and idle threads that sleep instead of spin.
+speculation (proposals copied from the prompt), idle threads that sleep instead of spin, and one
+compute thread instead of two.
 
-    python bench/decoding.py --chunks 6 --variants plain,draft,ngram,poll0
+    python bench/decoding.py --chunks 6 --variants plain,t1,t1_draft,t1_ngram
 
 For each variant: a fresh server, a fresh response cache, the real `assay.generate.generate()`
 over the same planned jobs (same prompts, schemas, seeds); prints the server's CPU-seconds (from
@@ -28,8 +29,12 @@ from assay.llm.cache import ResponseCache
 from assay.llm.client import OpenAIChat
 from assay.llm.server import Decoding, embedded_server
 
-VARIANTS = {"plain": Decoding(), "draft": Decoding("draft", "qwen2.5-coder-0.5b"), "ngram": Decoding("ngram"),
-            "poll0": Decoding(poll=0), "draft_poll0": Decoding("draft", "qwen2.5-coder-0.5b", poll=0)}
+DRAFT = "qwen2.5-coder-0.5b"
+# name: (compute threads, decoding). Two threads meet at a spinning barrier after every operation: on a
+# busy CPU the one that waits burns its time slice; one thread never waits.
+VARIANTS = {"plain": (2, Decoding()), "draft": (2, Decoding("draft", DRAFT)), "ngram": (2, Decoding("ngram")),
+            "poll0": (2, Decoding(poll=0)), "t1": (1, Decoding()), "t1_draft": (1, Decoding("draft", DRAFT)),
+            "t1_ngram": (1, Decoding("ngram"))}
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -41,7 +46,9 @@ def cpu(pid: int) -> float:
 def one(name: str, model: str, chunks: pd.DataFrame, cfg, seed: int, slots: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ASSAY_STATE_DIR"] = tmp  # never reuse a server started with other options
-        with embedded_server(model, n_parallel=slots, n_ctx=2048 * slots, decoding=VARIANTS[name]) as info:
+        threads, decoding = VARIANTS[name]
+        with embedded_server(model, n_parallel=slots, n_ctx=2048 * slots, threads=threads,
+                             decoding=decoding) as info:
             chat = OpenAIChat("bench", base_url=info.base_url, model=model, api_key="x", model_id=info.model_id,
                               cache=ResponseCache(tmp), ledger=Ledger(), concurrency=slots)
             cpu0, t0 = cpu(info.pid), time.monotonic()
