@@ -54,11 +54,11 @@ def _env(repo: Path) -> dict[str, str]:
             "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": ""}
 
 
-def make_repo(seeds: Path, params: Path) -> Path:
-    """A fresh git + DVC repository holding the pipeline and `seeds` as data/seeds."""
+def make_repo(seeds: Path, params: Path, root: Path = ROOT) -> Path:
+    """A fresh git + DVC repository holding the pipeline of `root` and `seeds` as data/seeds."""
     repo = Path(tempfile.mkdtemp(prefix="assay-e2e-"))
     for item in ("dvc.yaml", "stages", "src", "lessons"):
-        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, repo / item)
+        (shutil.copytree if (root / item).is_dir() else shutil.copy)(root / item, repo / item)
     shutil.copy(params, repo / "params.yaml")
     shutil.copytree(seeds, repo / "data" / "seeds")
     (repo / ".gitignore").write_text(".assay/\nmlflow.db\nmlartifacts/\n__pycache__/\n")
@@ -149,6 +149,8 @@ def run_stage(repo: Path, stage: str, servers: dict) -> dict[str, float]:
                                    for m in servers),
            "predicted": sum(after[m].get("tokens_predicted_total", 0) - before[m].get("tokens_predicted_total", 0)
                             for m in servers)}
+    for key in ("spec_decode_num_draft_tokens_total", "spec_decode_num_accepted_tokens_total"):
+        row[key.removesuffix("_total")] = sum(after[m].get(key, 0) - before[m].get(key, 0) for m in servers)
     for model in servers:
         row[f"cpu_s.{model}"] = after[model]["cpu_s"] - before[model]["cpu_s"]
     return row
@@ -188,12 +190,16 @@ def report(rows: dict[str, dict], setup: dict, q: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=Path, default=ROOT / "data" / "seeds", help="seed folder (default: data/seeds)")
-    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--root", type=Path, default=ROOT,
+                    help="the pipeline to run (another checkout, e.g. of the commit to compare with)")
+    ap.add_argument("--params", type=Path, help="params file (default: <root>/params.yaml)")
     ap.add_argument("--out", type=Path, help="also write the figures here (JSON)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary repository")
     args = ap.parse_args()
+    args.params = args.params or args.root / "params.yaml"
     params = yaml.safe_load(args.params.read_text())
-    repo = make_repo(args.seeds.resolve(), args.params.resolve())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))  # still stops the servers
+    repo = make_repo(args.seeds.resolve(), args.params.resolve(), args.root.resolve())
     print(f"bench: {repo}; load average {os.getloadavg()}", flush=True)
     cpu0, t0 = children_cpu(), time.monotonic()
     servers = start_servers(repo, endpoints_used(params))
