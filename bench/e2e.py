@@ -145,8 +145,10 @@ def run_stage(repo: Path, stage: str, servers: dict) -> dict[str, float]:
            "llm_calls": metrics.get("llm.model_calls", 0.0),
            "prompt_tokens": metrics.get("llm.prompt_tokens", 0.0),
            "completion_tokens": metrics.get("llm.completion_tokens", 0.0),
-           "prompt_evaluated": sum(after[m].get("prompt_tokens_total", 0) - before[m].get("prompt_tokens_total", 0)
-                                   for m in servers),
+           # what the stage's ledger read from the servers' per-request timings (absent before this was recorded)
+           "prompt_evaluated": metrics.get("llm.prompt_evaluated", float("nan")),
+           "server_prompt_tokens": sum(after[m].get("prompt_tokens_total", 0) - before[m].get("prompt_tokens_total", 0)
+                                       for m in servers),
            "predicted": sum(after[m].get("tokens_predicted_total", 0) - before[m].get("tokens_predicted_total", 0)
                             for m in servers)}
     for key in ("spec_decode_num_draft_tokens_total", "spec_decode_num_accepted_tokens_total"):
@@ -169,11 +171,11 @@ def quality(repo: Path) -> dict[str, float]:
 
 def report(rows: dict[str, dict], setup: dict, q: dict) -> dict:
     cols = ["wall_s", "cpu_ours_s", "cpu_servers_s", "llm_calls", "prompt_tokens", "prompt_evaluated",
-            "completion_tokens"]
-    total = {c: sum(r[c] for r in rows.values()) + setup.get(c, 0.0) for c in cols}
-    print(f"{'stage':<10}" + "".join(f"{c:>18}" for c in cols))
+            "server_prompt_tokens", "completion_tokens", "predicted"]
+    total = {c: sum(r[c] for r in rows.values() if r[c] == r[c]) + setup.get(c, 0.0) for c in cols}  # nan: not reported
+    print(f"{'stage':<10}" + "".join(f"{c:>21}" for c in cols))
     for name, r in [("servers", setup), *rows.items(), ("total", total)]:
-        print(f"{name:<10}" + "".join(f"{r.get(c, 0.0):>18.1f}" for c in cols))
+        print(f"{name:<10}" + "".join(f"{r.get(c, 0.0):>21.1f}" for c in cols))
     cpu = total["cpu_ours_s"] + total["cpu_servers_s"]
     per = {"cpu_s_per_generated": cpu / max(1, q["generated"]), "cpu_s_per_exported": cpu / max(1, q["exported"]),
            "wall_s_per_generated": total["wall_s"] / max(1, q["generated"]),
