@@ -50,7 +50,8 @@ def test_real_loop_runs_two_rounds_and_keeps_every_round(tmp_path, server):
     source = "Refunds are issued within 7 business days of the return arriving at our warehouse."
     chunks = pd.DataFrame([{"chunk_id": "c", "source": "r.md", "section": "Refunds", "position": 0, "text": source,
                             "n_tokens": 20, "content_hash": "h"}])
-    samples = pd.DataFrame([{"id": "s", "task": "qa", "seed_ids": ["c"], "evidence": [], "evidence_ok": False,
+    # evidence in place: without it the evidence veto decides and no judge is asked
+    samples = pd.DataFrame([{"id": "s", "task": "qa", "seed_ids": ["c"], "evidence": [source], "evidence_ok": True,
                              "generation": "{}", "error": None, "raw": None,
                              "messages": [{"role": "user", "content": "When do I get my refund?"},
                                           {"role": "assistant", "content": "Within 30 business days."}]}])

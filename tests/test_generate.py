@@ -61,7 +61,7 @@ def test_generate_grounded_rows_in_chat_format():
     assert set(row) == set(GENERATE_COLUMNS)
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
     assert len(row["seed_ids"]) == 1 and row["evidence_ok"] is True
-    assert json.loads(row["generation"])["prompt_version"] == "qa-4"
+    assert json.loads(row["generation"])["prompt_version"] == "qa-5"
     assert metrics["coverage"] == 1.0 and metrics["evidence_ok_rate"] == 1.0
     assert metrics["per_kind.qa.samples"] == 6
     assert all(r.schema is not None and r.tag == "qa" for r in model.requests)

@@ -138,13 +138,18 @@ def test_open_models_starts_an_embedded_server_only_on_a_cache_miss(tmp_path, mo
     servers = tmp_path / "servers"  # not the module server's: this one must start its own
     monkeypatch.setenv("ASSAY_STATE_DIR", str(servers))
     params = _params(tmp_path)
-    with open_models(params, ["tiny"], Ledger()) as models:
+    owned = Ledger()
+    with open_models(params, ["tiny"], owned) as models:
         assert not servers.exists()  # nothing started before the first request
         [first] = run_batch(models["tiny"], [city("Name a city in Spain.")])
         state = servers / f"{MODEL}.json"
         pid = json.loads(state.read_text())["pid"]
         assert _running(pid)
     assert first.error is None and not _running(pid) and not state.exists()
+    # what the server computed (llama.cpp timings) and the CPU it spent reach the ledger
+    assert 0 < first.prompt_evaluated <= first.prompt_tokens
+    flat = owned.flat()
+    assert flat["llm.prompt_evaluated"] == first.prompt_evaluated and flat["llm.tiny.server_cpu_s"] > 0
     shutil.rmtree(servers)
     ledger = Ledger()
     with open_models(params, ["tiny"], ledger) as models:

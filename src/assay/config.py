@@ -26,7 +26,7 @@ class Endpoint(Strict):
     api_key_env: str | None = None
     n_parallel: int = Field(4, ge=1, le=64)
     n_ctx: int = Field(8192, ge=512)
-    threads: int = Field(2, ge=1, le=256)
+    threads: int = Field(1, ge=1, le=256)  # 1: no spinning barrier between two threads (README, Cost per sample)
     concurrency: int = Field(4, ge=1, le=1024)
     timeout_s: float = Field(300.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
@@ -43,11 +43,17 @@ class Endpoint(Strict):
     batch_poll_max_s: float = Field(600.0, gt=0)  # longest wait between status checks
     batch_resubmits: int = Field(2, ge=0, le=10)  # rounds that resubmit failed or expired requests
     batch_window: str = "24h"  # completion_window sent with each batch
+    speculative: Literal["none", "draft", "ngram"] = "none"  # embedded: speculative decoding
+    draft: str | None = None  # embedded, speculative: draft -> the draft model's key
+    draft_max: int = Field(8, ge=1, le=64)  # tokens proposed per speculative step
+    poll: int = Field(50, ge=0, le=100)  # embedded: how hard idle compute threads spin-wait
 
     @model_validator(mode="after")
     def _one_kind(self) -> Endpoint:
         if bool(self.embedded) == bool(self.base_url):
             raise ValueError("set exactly one of `embedded` (a model key) or `base_url`")
+        if self.speculative == "draft" and not self.draft:
+            raise ValueError("`speculative: draft` needs `draft:` (a model key, e.g. qwen2.5-coder-0.5b)")
         if self.base_url and not self.model:
             raise ValueError("`model` is required with `base_url`")
         if self.batch and self.embedded:

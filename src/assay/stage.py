@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -48,7 +49,11 @@ def run_stage(name: str, body: Body, add_arguments: Callable[[argparse.ArgumentP
     started, cpu = time.monotonic(), time.process_time()
     try:
         params = load_params(args.params)
+        start, body_cpu = time.monotonic(), _own_cpu()
         outcome = body(args, params)
+        # this process only: a local LLM server's CPU is llm.server_cpu_s (see assay.llm.endpoints)
+        outcome.metrics |= {"stage.wall_s": round(time.monotonic() - start, 2),
+                            "stage.cpu_s": round(_own_cpu() - body_cpu, 2)}
         write_json(outcome.metrics, args.metrics)
     except AssayError as exc:
         print(f"assay {name}: error: {exc}", file=sys.stderr)
@@ -97,6 +102,11 @@ def summary_table(name: str, rows: list[tuple[str, str]], metrics: dict[str, Any
     lines.append(("time", f"{seconds:.1f} s ({cpu_seconds:.1f} s CPU in this process)"))
     width = max(len(label) for label, _ in lines)
     return "\n".join([f"assay {name}: done", *(f"  {label:<{width}}  {text}" for label, text in lines)])
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def error_counts(metrics: dict[str, Any]) -> str:

@@ -46,23 +46,61 @@ class State:
 
 
 def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) -> list[dict[str, Any]]:
-    """Per state: every signal of this round, P(grounded), the threshold and the vetoes."""
+    """Per state: every signal of this round, P(grounded), the threshold and the vetoes. A judge
+    is asked only where its verdict can change the decision (see `_judge_moot`)."""
     conversations, sources = [s.messages for s in states], [s.source for s in states]
-    per_judge = [panel.judge_all(m, conversations, sources, round_) for m in models.judges]
     rewards = models.reward.score(conversations, sources)
     decision = grounding.load(cfg.grounding_model)
+    bases = [grounding.assess(decision, s.source, s.messages) for s in states]
+    moot = [_judge_moot(decision, b["p_signals"], s.evidence_ok, r, cfg) if models.judges else None
+            for s, b, r in zip(states, bases, rewards, strict=True)]
+    asked = [i for i, m in enumerate(moot) if m is None]
+    per_judge = panel.judge_panel(models.judges, [conversations[i] for i in asked], [sources[i] for i in asked],
+                                  round_)
+    verdicts = {i: [p[k] for p in per_judge] for k, i in enumerate(asked)}
     out = []
     for i, state in enumerate(states):
-        judgements = [p[i] for p in per_judge]
+        judgements = verdicts.get(i) or [panel.skipped(m, moot[i]) for m in models.judges]
         judged = panel.judge_mean(judgements)
         summary = {"round": round_, "judges": judgements, "judge_mean": judged, "reward": rewards[i],
                    "verifier": verify(state.messages, state.source), "evidence_ok": state.evidence_ok,
-                   **grounding.assess(decision, state.source, state.messages, judged)}
+                   **(grounding.assess(decision, state.source, state.messages, judged) if i in verdicts
+                      else _bound(decision, bases[i], moot[i]))}
         if cfg.threshold is not None:
             summary["threshold"] = cfg.threshold
         summary["vetoes"] = orchestrate.vetoes(summary, cfg)
         out.append(summary)
     return out
+
+
+def _judge_moot(decision: grounding.Model, p_signals: float, evidence_ok: bool, reward: dict | None,
+                cfg: Critique) -> str | None:
+    """Why no judge verdict can change this sample's decision, or None when one can: a
+    deterministic veto (evidence, safety) blocks acceptance whatever the judges say, or P(grounded)
+    is on the same side of the threshold for a verdict of No and of Yes."""
+    if not evidence_ok:
+        return "evidence veto"
+    safety = (reward or {}).get("safety")
+    if safety is not None and safety < cfg.min_safety:
+        return "safety veto"
+    if not decision.stack:  # the verdict does not enter P(grounded); it still names doubters in feedback
+        return None
+    (low, threshold, _), (high, _, _) = decision.combined(p_signals, 0.0), decision.combined(p_signals, 1.0)
+    threshold = cfg.threshold if cfg.threshold is not None else threshold
+    if high < threshold:
+        return "below the threshold whatever the verdict"
+    if low >= threshold:
+        return "above the threshold whatever the verdict"
+    return None
+
+
+def _bound(decision: grounding.Model, base: dict[str, Any], why: str) -> dict[str, Any]:
+    """The grounding fields of a sample no judge was asked about: for a bound, P(grounded) at the
+    verdict that would have come closest to changing the decision; for a veto, the signals alone."""
+    if why.startswith(("below", "above")):
+        p, threshold, by = decision.combined(base["p_signals"], 1.0 if why.startswith("below") else 0.0)
+        base = {**base, "p_grounded": round(p, 4), "threshold": threshold, "decided_by": f"{by} bound"}
+    return {**base, "decided_by": f"{base['decided_by']} (no judge: {why})"}
 
 
 def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Critique) -> list[str | None]:

@@ -24,8 +24,10 @@ def _judges(states: list[State]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     first = [s.rounds[0] for s in states if s.rounds]
     names = sorted({j["judge"] for r in first for j in r["judges"]})
-    calls = [j for s in states for r in s.rounds for j in r["judges"]]
+    verdicts = [j for s in states for r in s.rounds for j in r["judges"]]
+    calls = [j for j in verdicts if not j.get("skipped")]  # a skipped verdict made no call
     out["judge_calls"], out["judge_errors"] = len(calls), sum(j["error"] is not None for j in calls)
+    out["judge_skipped"] = len(verdicts) - len(calls)
     out["error_rate"] = _r(out["judge_errors"] / len(calls)) if calls else 0.0
     per_judge: dict[str, list[float | None]] = {}
     for name in names:

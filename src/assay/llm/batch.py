@@ -49,3 +49,16 @@ def run_batch(model: ChatModel, requests: Iterable[ChatRequest], desc: str = "ll
     if complete_all is not None:
         return complete_all(list(requests), desc)
     return asyncio.run(_run(model, requests, desc))
+
+
+def run_batches(jobs: list[tuple[ChatModel, list[ChatRequest], str]]) -> list[list[ChatResult]]:
+    """Several `run_batch` jobs at once, e.g. one per endpoint (a judge panel): results per job,
+    in request order. Jobs on different servers overlap instead of waiting for each other."""
+
+    if len({id(m) for m, _, _ in jobs}) < len(jobs):  # one client cannot be shared by two runs (each closes it)
+        return [run_batch(m, reqs, desc) for m, reqs, desc in jobs]
+
+    async def together() -> list[list[ChatResult]]:
+        return list(await asyncio.gather(*(_run(m, reqs, desc) for m, reqs, desc in jobs)))
+
+    return asyncio.run(together())

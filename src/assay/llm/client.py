@@ -53,6 +53,7 @@ class ChatResult:
     cached: bool = False
     model: str = ""
     top_logprobs: list[list[Any]] | None = None  # [[token, logprob], ...] for the first output token
+    prompt_evaluated: int | None = None  # prompt tokens the server computed (llama.cpp `timings`); the rest came from its KV cache
 
 
 class ChatModel(Protocol):
@@ -195,6 +196,9 @@ class OpenAIChat:
         choice = resp.choices[0]
         result.text, result.finish_reason = choice.message.content, choice.finish_reason
         result.top_logprobs = _first_token_logprobs(choice)
+        timings = getattr(resp, "timings", None)  # llama.cpp: prompt_n = evaluated, cache_n = reused
+        if isinstance(timings, dict) and isinstance(timings.get("prompt_n"), int):
+            result.prompt_evaluated = timings["prompt_n"]
         if choice.finish_reason == "length" and not req.short_ok:  # a cut reply is never training data, even if it parses
             result.error = f"cut by the token limit ({max_tokens} tokens; finish_reason=length)"
         elif req.schema is not None:

@@ -13,7 +13,7 @@ from assay.errors import AssayError
 from assay.llm.batchapi import BatchChat, BatchOptions
 from assay.llm.cache import ResponseCache
 from assay.llm.client import ChatModel, Ledger, OpenAIChat
-from assay.llm.server import embedded_server
+from assay.llm.server import Decoding, embedded_server, process_cpu
 from assay.llm.weights import resolve_weights
 
 
@@ -71,22 +71,37 @@ def open_models(params: Params, names: list[str], ledger: Ledger,
     if responses is not None:
         ledger.responses["seeded"] = cache.seed(responses)
     models: dict[str, ChatModel] = {}
+    servers: dict[str, tuple[int, float]] = {}  # endpoint -> (server pid, its CPU-seconds when first used)
     with ExitStack() as stack:
         for name in dict.fromkeys(names):
             ep = params.llm.endpoints[name]
             if ep.embedded:
                 _, model_id = resolve_weights(ep.embedded)  # fails fast with the install hint
 
-                def start(ep: Endpoint = ep) -> str:
-                    return stack.enter_context(embedded_server(
-                        ep.embedded, n_parallel=ep.n_parallel, n_ctx=ep.n_ctx, threads=ep.threads)).base_url
+                def start(ep: Endpoint = ep, name: str = name) -> str:
+                    info = stack.enter_context(embedded_server(
+                        ep.embedded, n_parallel=ep.n_parallel, n_ctx=ep.n_ctx, threads=ep.threads,
+                        decoding=Decoding(ep.speculative, ep.draft, ep.draft_max, ep.poll)))
+                    servers[name] = (info.pid, 0.0 if info.owned else process_cpu(info.pid))
+                    return info.base_url
 
                 models[name] = chat_model(name, ep, cache, ledger, start, model_id)
             else:
                 models[name] = chat_model(name, ep, cache, ledger)
         try:
             yield models
+            _server_cpu(servers, ledger)
             if responses is not None:
                 ledger.responses["recorded"] = cache.write_used(responses)
         finally:
             cache.close()
+
+
+def _server_cpu(servers: dict[str, tuple[int, float]], ledger: Ledger) -> None:
+    """CPU-seconds each started or reused local server spent for this block (a server shared by
+    two endpoints is counted once, under the first)."""
+    seen: set[int] = set()
+    for name, (pid, base) in servers.items():
+        if pid not in seen:
+            seen.add(pid)
+            ledger.server_cpu[name] = max(0.0, process_cpu(pid) - base)

@@ -24,6 +24,7 @@ class Ledger:
     responses: dict[str, int] = field(default_factory=dict)  # responses file: seeded / recorded lines
     batch: Counter[tuple[str, str]] = field(default_factory=Counter)  # (endpoint, event) -> count (Batch API)
     rate_wait_s: dict[str, float] = field(default_factory=dict)  # endpoint -> seconds held back by rpm/tpm
+    server_cpu: dict[str, float] = field(default_factory=dict)  # endpoint -> CPU-seconds its local server spent
 
     def add(self, endpoint: str, tag: str, result: ChatResult, cost: float, seconds: float) -> None:
         row = self.rows[(endpoint, tag)]
@@ -36,6 +37,8 @@ class Ledger:
         row["prompt_tokens"] += fresh * result.prompt_tokens
         row["completion_tokens"] += fresh * result.completion_tokens
         row["cached_prompt_tokens"] += (1 - fresh) * result.prompt_tokens
+        if result.prompt_evaluated is not None:
+            row["prompt_evaluated"] += fresh * result.prompt_evaluated
         row["cached_completion_tokens"] += (1 - fresh) * result.completion_tokens
         row["cost_usd"] += cost
         row["seconds"] += seconds
@@ -63,6 +66,9 @@ class Ledger:
         totals = self.totals()
         out[f"{prefix}.model_calls"] = totals.get("calls", 0.0) - totals.get("cache_hits", 0.0)
         out |= {f"{prefix}.responses_{k}": float(v) for k, v in sorted(self.responses.items())}
+        out |= {f"{prefix}.{e}.server_cpu_s": round(v, 2) for e, v in sorted(self.server_cpu.items())}
+        if self.server_cpu:
+            out[f"{prefix}.server_cpu_s"] = round(sum(self.server_cpu.values()), 2)
         return out
 
 

@@ -19,7 +19,7 @@ from assay.prompts import (
 __all__ = ["VERSION", "build", "calls_ok", "evidence_ok", "grounded", "operation", "parse",
            "schema", "to_messages"]
 
-VERSION = "task_demo-4"
+VERSION = "task_demo-5"
 
 _OPERATION = re.compile(r"^(GET|PUT|POST|PATCH|DELETE|HEAD|OPTIONS) (/\S*)", re.MULTILINE)
 # A request that is itself the call: the demonstration would teach nothing (seen from the 1.5B model).
@@ -60,14 +60,17 @@ the problem or goal that the procedure in the SOURCE solves and asks for help, i
 "action" a short instruction taken from the SOURCE (keep numbers, names and conditions exact).
 "call" is the exact menu path, command or value the step uses when the SOURCE gives one, else ""."""
 
-TEMPLATE = """Document: {title}
+TEMPLATE = """First copy 1 to 3 sentences word for word from the SOURCE: the facts the steps will use.
+{task}
+The SOURCE and the customer follow.
+
+Reply with JSON only: {{"evidence": ["exact sentence", ...], "request": "...", "steps": [{{"action": "...", "call": "..."}}, ...]}}
+
+Document: {title}
 Section: {section}
 {source}
 
-{controls}First copy 1 to 3 sentences word for word from the SOURCE: the facts the steps will use.
-{task}
-
-Reply with JSON only: {{"evidence": ["exact sentence", ...], "request": "...", "steps": [{{"action": "...", "call": "..."}}, ...]}}"""
+{controls}Reply with JSON only."""
 
 
 def operation(chunk_text: str) -> tuple[str, str] | None:
