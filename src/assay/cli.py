@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("model", help="model key (see `assay models`)")
     serve.add_argument("--n-parallel", type=int, default=4, help="server slots")
     serve.add_argument("--n-ctx", type=int, default=8192, help="context shared by the slots")
-    serve.add_argument("--threads", type=int, default=1, help="CPU threads (2 spin-wait for each other: on a busy CPU 1 costs far less)")
+    serve.add_argument("--threads", type=int, default=2, help="CPU threads (1 on a box shared with other work: 2 spin-wait for each other)")
     serve.add_argument("--port", type=int, default=0, help="port (0 = a free one)")
     serve.set_defaults(func=_serve)
     sub.add_parser("models", help="list the embedded models and their PyPI packages").set_defaults(func=_models)

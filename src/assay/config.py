@@ -26,7 +26,7 @@ class Endpoint(Strict):
     api_key_env: str | None = None
     n_parallel: int = Field(4, ge=1, le=64)
     n_ctx: int = Field(8192, ge=512)
-    threads: int = Field(1, ge=1, le=256)  # 1: no spinning barrier between two threads (README, Cost per sample)
+    threads: int = Field(2, ge=1, le=256)  # 1 on a shared box: no spinning barrier (README, Cost per sample)
     concurrency: int = Field(4, ge=1, le=1024)
     timeout_s: float = Field(300.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)

@@ -126,7 +126,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def embedded_server(model: str, *, n_parallel: int = 4, n_ctx: int = 8192, threads: int = 1,
+def embedded_server(model: str, *, n_parallel: int = 4, n_ctx: int = 8192, threads: int = 2,
                     decoding: Decoding | None = None) -> Iterator[ServerInfo]:
     """Yield a healthy server for registry model `model`: reuse a running one, else start one
     (assembling the model if needed) and stop it on exit. AssayError if it cannot start."""
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--n-parallel", type=int, default=4)
     ap.add_argument("--n-ctx", type=int, default=8192)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--state", type=Path, required=True)
     ap.add_argument("--parent-pid", type=int, default=None, help="stop when this process exits")
