@@ -1,7 +1,7 @@
 """The filter stage, `executor: local` vs `executor: ray` (2 worker actors on a local 2-node cluster),
 same synthetic input (bench/filter_scale.py's samples and cheap scorers), outputs compared.
 
-    python bench/ray_filter.py --n 50000 --shard-rows 5000 --json out.json
+    python bench/ray_filter.py --n 100000 --shard-rows 10000 2500 --json out.json
 
 Both runs take the whole-frame path (assay.filters.pipeline.run_filter: the stage's path under
 `executor: ray`; local streaming is not used here so the two do the same work): local scores in
@@ -9,7 +9,8 @@ this process; ray runs assay.scale.filter.filter_scores (Ray Data actor pool, sc
 and the decision here. The scorers are filter_scale's cheap set (toxicity; PII comes back empty)
 in both. The cluster (`ray start`, one CPU per node) is started here and every process of it is
 killed by pid at the end (never `ray stop`: it would kill other users' Ray). CPU seconds of the
-cluster's processes are sampled from /proc every 0.2 s (actors exit before the end).
+cluster's processes are sampled from /proc every 0.2 s (actors exit before the end). One ray run
+per `--shard-rows`, in that order, on the same cluster: the difference is the cost of more shards.
 """
 
 from __future__ import annotations
@@ -95,9 +96,11 @@ class Sampler(threading.Thread):
     def totals(self) -> dict[str, float]:
         self.stop.set()
         self.join()
-        out = {"shard_actors": 0.0, "other_ray": 0.0}
+        out = {"shard_actors": 0.0, "cache_actors": 0.0, "other_ray": 0.0}
         for pid, (cmd, cpu) in self.last.items():
-            out["shard_actors" if "ShardWorker" in cmd or "MapWorker" in cmd else "other_ray"] += cpu - self.base.get(pid, 0.0)
+            kind = ("shard_actors" if "ShardWorker" in cmd or "MapWorker" in cmd else
+                    "cache_actors" if any(k in cmd for k in ("ScoreCache", "_Responses", "LimiterActor")) else "other_ray")
+            out[kind] += cpu - self.base.get(pid, 0.0)
         return {k: round(v, 1) for k, v in out.items()}
 
 
@@ -134,6 +137,7 @@ def params(cache_dir: Path, executor: str, shard_rows: int) -> Params:
 
 
 def run(samples: pd.DataFrame, tmp: Path, executor: str, shard_rows: int, session_of=None):
+    tmp.mkdir(exist_ok=True)
     p = params(tmp / f"cache-{executor}", executor, shard_rows)
     chunks = pd.DataFrame({"chunk_id": [], "text": []})
     cache = ScoreCache(p.llm.cache_dir)
@@ -154,10 +158,19 @@ def run(samples: pd.DataFrame, tmp: Path, executor: str, shard_rows: int, sessio
     return decided, out
 
 
+def same_rows(local: pd.DataFrame, ray_out: pd.DataFrame) -> dict[str, bool]:
+    """Accepted rows, rejected rows, and all decided rows and columns: equal in both runs?"""
+    kept = {name: frame["reasons"].map(len) == 0 for name, frame in (("local", local), ("ray", ray_out))}
+    same = {part: local[k].reset_index(drop=True).equals(ray_out[r].reset_index(drop=True))
+            for part, (k, r) in {"accepted": (kept["local"], kept["ray"]),
+                                 "rejected": (~kept["local"], ~kept["ray"])}.items()}
+    return same | {"decided": ray_out.reset_index(drop=True).equals(local.reset_index(drop=True))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=50_000)
-    ap.add_argument("--shard-rows", type=int, default=5_000)
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--shard-rows", type=int, nargs="+", default=[10_000, 2_500])
     ap.add_argument("--json", help="also write the result here")
     args = ap.parse_args()
     import ray.cloudpickle
@@ -174,26 +187,25 @@ def main() -> None:
         tmp = Path(tmp)
         filter_scale.write_samples(tmp / "samples.parquet", args.n, 0)
         samples = pd.read_parquet(tmp / "samples.parquet")
-        local, result_local = run(samples, tmp, "local", args.shard_rows)
+        local, result_local = run(samples, tmp, "local", 1)
         print("local:", result_local, file=sys.stderr, flush=True)
         started = time.perf_counter()
         with cluster(tmp / "ray") as address:
             cluster_s = time.perf_counter() - started
             os.environ["RAY_ADDRESS"] = address
-            sampler = Sampler(tmp / "ray")
-            sampler.start()
-            ray_out, result_ray = run(samples, tmp, "ray", args.shard_rows,
-                                      lambda p: ray_session(p, [], Ledger()))
-            result_ray |= sampler.totals() | {"cluster_start_s": round(cluster_s, 1)}
+            rays = []
+            for rows in args.shard_rows:
+                sampler = Sampler(tmp / "ray")
+                sampler.start()
+                ray_out, result_ray = run(samples, tmp / str(rows), "ray", rows, lambda p: ray_session(p, [], Ledger()))
+                result_ray |= sampler.totals() | {"shard_rows": rows, "shards": -(-args.n // rows),
+                                                  "identical": same_rows(local, ray_out)}
+                print("ray:", result_ray, file=sys.stderr, flush=True)
+                rays.append(result_ray)
             ray.shutdown()
-    kept = {name: frame["reasons"].map(len) == 0 for name, frame in (("local", local), ("ray", ray_out))}
-    same = {part: local[k].reset_index(drop=True).equals(ray_out[r].reset_index(drop=True))
-            for part, (k, r) in {"accepted": (kept["local"], kept["ray"]),
-                                 "rejected": (~kept["local"], ~kept["ray"])}.items()}
-    same["decided"] = ray_out.reset_index(drop=True).equals(local.reset_index(drop=True))  # all rows, all columns
-    result = {"n": args.n, "shard_rows": args.shard_rows, "shards": -(-args.n // args.shard_rows),
+    result = {"n": args.n, "cluster_start_s": round(cluster_s, 1),
               "load_before": load, "load_after": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
-              "local": result_local, "ray": result_ray, "identical": same}
+              "local": result_local, "ray": rays}
     print(json.dumps(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result), encoding="utf-8")

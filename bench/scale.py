@@ -66,12 +66,12 @@ def llm_row(requests: int) -> dict | None:
     return {"raw": float(rates[0]), "assay": float(rates[1]), "ratio": float(ratio.group(1))} if ratio else None
 
 
-def ray_vs_local(tmp: Path, n: int, shard_rows: int) -> dict | None:
+def ray_vs_local(tmp: Path, n: int, shard_rows: list[int]) -> dict | None:
     """The filter stage with `executor: local` vs `executor: ray` (2 actors on a local 2-node
-    cluster), same input, outputs compared (bench/ray_filter.py)."""
+    cluster), same input, outputs compared; one ray run per shard size (bench/ray_filter.py)."""
     out = tmp / "ray.json"
     try:
-        run([str(HERE / "ray_filter.py"), "--n", str(n), "--shard-rows", str(shard_rows), "--json", str(out)])
+        run([str(HERE / "ray_filter.py"), "--n", str(n), "--shard-rows", *map(str, shard_rows), "--json", str(out)])
     except subprocess.CalledProcessError as exc:
         print(f"ray_filter failed (exit {exc.returncode}); its row says so", file=sys.stderr)
         return None
@@ -81,29 +81,40 @@ def ray_vs_local(tmp: Path, n: int, shard_rows: int) -> dict | None:
 RAY_HEADER = "## Ray (2 local workers) vs local"
 
 
+def _ray_cpu(r: dict) -> float:
+    return r["driver_cpu_s"] + r["shard_actors"] + r["cache_actors"] + r["other_ray"]
+
+
 def ray_section(ray: dict | None) -> list[str]:
     lines = [RAY_HEADER, ""]
     if not ray:
         return lines + ["Not measured (bench/ray_filter.py failed or was not run: `python bench/scale.py --only ray`)."]
-    loc, r = ray["local"], ray["ray"]
-    ray_cpu = r["driver_cpu_s"] + r["shard_actors"] + r["other_ray"]
+    loc = ray["local"]
     lines += [f"`python bench/scale.py --only ray` (bench/ray_filter.py): {ray['n']:,} synthetic samples "
               f"(filter_scale's data), filter_scale's cheap scorers (toxicity; PII empty), rewrite off. Both take "
               f"the whole-frame path (`run_filter`: what `executor: ray` runs; local streaming not used). Ray: "
-              f"a head + a worker node started with `ray start` (1 CPU each), 2 ShardWorker actors, "
-              f"{ray['shards']} shards of {ray['shard_rows']:,} rows; the decision (dedup) runs in the driver. "
-              f"Load average before {ray['load_before']}, after {ray['load_after']}.", "",
-              "| executor | wall s | driver CPU s | shard actors CPU s | other Ray processes CPU s | accepted | rejected |",
-              "|---|---:|---:|---:|---:|---:|---:|",
-              f"| local | {loc['wall_s']} | {loc['driver_cpu_s']} | - | - | {loc['accepted']:,} | {loc['rejected']:,} |",
-              f"| ray | {r['wall_s']} (session start {r['session_start_s']}) | {r['driver_cpu_s']} | "
-              f"{r['shard_actors']} | {r['other_ray']} | {r['accepted']:,} | {r['rejected']:,} |", "",
-              f"Accepted identical: {ray['identical']['accepted']}, rejected identical: {ray['identical']['rejected']} "
-              f"decided frames (all rows and columns) equal: {ray['identical']['decided']}. Cluster start (`ray start` x2, not in the ray row): "
-              f"{r['cluster_start_s']} s. Ray / local: wall {r['wall_s'] / loc['wall_s']:.1f}x, CPU "
-              f"{ray_cpu / loc['driver_cpu_s']:.1f}x; extra CPU per shard "
-              f"{(ray_cpu - loc['driver_cpu_s']) / ray['shards']:.1f} s (actor start, model load per actor, "
-              f"pickling shards and scores, score-cache actor round trips, Ray's daemons)."]
+              f"a head + a worker node started with `ray start` (1 CPU each; {ray['cluster_start_s']} s, not "
+              f"counted below), 2 ShardWorker actors; the decision (dedup) runs in the driver. CPU s of the "
+              f"cluster's processes sampled from /proc. Load average before {ray['load_before']}, after "
+              f"{ray['load_after']} (2 shared cores).", "",
+              "| executor | shards | wall s | driver CPU s | shard actors CPU s | cache actors CPU s | other Ray CPU s | total CPU s | accepted | rejected | same rows as local |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+              f"| local | - | {loc['wall_s']} | {loc['driver_cpu_s']} | - | - | - | {loc['driver_cpu_s']} | "
+              f"{loc['accepted']:,} | {loc['rejected']:,} | - |"]
+    for r in ray["ray"]:
+        same = r["identical"]
+        lines.append(f"| ray | {r['shards']} x {r['shard_rows']:,} | {r['wall_s']} (session start {r['session_start_s']}) | "
+                     f"{r['driver_cpu_s']} | {r['shard_actors']} | {r['cache_actors']} | {r['other_ray']} | "
+                     f"{_ray_cpu(r):.1f} | {r['accepted']:,} | {r['rejected']:,} | accepted {same['accepted']}, "
+                     f"rejected {same['rejected']}, all columns {same['decided']} |")
+    first, last = ray["ray"][0], ray["ray"][-1]
+    lines += ["", f"Ray / local ({first['shards']} shards): wall {first['wall_s'] / loc['wall_s']:.1f}x, CPU "
+                  f"{_ray_cpu(first) / loc['driver_cpu_s']:.1f}x."]
+    if last["shards"] != first["shards"]:
+        extra = last["shards"] - first["shards"]
+        lines[-1] += (f" Per extra shard ({first['shards']} -> {last['shards']}): "
+                      f"{(last['wall_s'] - first['wall_s']) / extra:+.2f} s wall, "
+                      f"{(_ray_cpu(last) - _ray_cpu(first)) / extra:+.2f} CPU s (noisy: shared cores).")
     return lines
 
 
@@ -161,7 +172,7 @@ def main() -> None:
     ap.add_argument("--llm-requests", type=int, default=12)
     ap.add_argument("--skip-llm", action="store_true")
     ap.add_argument("--ray-n", type=int, default=100_000, help="samples for the Ray vs local row")
-    ap.add_argument("--ray-shard-rows", type=int, default=10_000)
+    ap.add_argument("--ray-shard-rows", type=int, nargs="+", default=[10_000, 2_500])
     ap.add_argument("--only", choices=["ray"], help="run this row alone; replace its section in --out")
     ap.add_argument("--out", default=str(HERE / "results.md"))
     args = ap.parse_args()
