@@ -1,7 +1,7 @@
 """The filter stage, `executor: local` vs `executor: ray` (2 worker actors on a local 2-node cluster),
 same synthetic input (bench/filter_scale.py's samples and cheap scorers), outputs compared.
 
-    python bench/ray_filter.py --n 100000 --shard-rows 10000 2500 --json out.json
+    python bench/ray_filter.py --n 100000 --shard-rows 10000 2500 10000 --json out.json
 
 Both runs take the whole-frame path (assay.filters.pipeline.run_filter: the stage's path under
 `executor: ray`; local streaming is not used here so the two do the same work): local scores in
@@ -170,7 +170,7 @@ def same_rows(local: pd.DataFrame, ray_out: pd.DataFrame) -> dict[str, bool]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--shard-rows", type=int, nargs="+", default=[10_000, 2_500])
+    ap.add_argument("--shard-rows", type=int, nargs="+", default=[10_000, 2_500, 10_000])
     ap.add_argument("--json", help="also write the result here")
     args = ap.parse_args()
     import ray.cloudpickle
