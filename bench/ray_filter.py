@@ -194,10 +194,10 @@ def main() -> None:
             cluster_s = time.perf_counter() - started
             os.environ["RAY_ADDRESS"] = address
             rays = []
-            for rows in args.shard_rows:
+            for i, rows in enumerate(args.shard_rows):
                 sampler = Sampler(tmp / "ray")
                 sampler.start()
-                ray_out, result_ray = run(samples, tmp / str(rows), "ray", rows, lambda p: ray_session(p, [], Ledger()))
+                ray_out, result_ray = run(samples, tmp / f"ray{i}", "ray", rows, lambda p: ray_session(p, [], Ledger()))
                 result_ray |= sampler.totals() | {"shard_rows": rows, "shards": -(-args.n // rows),
                                                   "identical": same_rows(local, ray_out)}
                 print("ray:", result_ray, file=sys.stderr, flush=True)
