@@ -3,10 +3,11 @@
 Runs, each in its own process (so that each peak RSS is its own): the streaming filter at 10k,
 100k and 1M synthetic samples (bench/filter_scale.py), dedup vs a naive datasketch loop on short
 and on long texts (bench/dedup.py), and generate tokens/s through assay's client vs a raw load
-on the embedded server (bench/llm_throughput.py). Times are CPU seconds of the measured process
+on the embedded server (bench/llm_throughput.py), and the filter with `executor: ray` (2 actors on
+a local 2-node cluster) vs local on the same 100k samples (bench/ray_filter.py). Times are CPU seconds of the measured process
 where the script reports them: the machine is shared, wall time is noisy (load average recorded).
 
-    python bench/scale.py                 # everything (~15 min on 2 busy cores)
+    python bench/scale.py                 # everything (~45 min on 2 busy cores)
     python bench/scale.py --sizes 10000 100000 --skip-llm
     python bench/scale.py --only ray      # just the Ray vs local row (~3 min), into the existing file
 """
