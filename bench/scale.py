@@ -3,11 +3,13 @@
 Runs, each in its own process (so that each peak RSS is its own): the streaming filter at 10k,
 100k and 1M synthetic samples (bench/filter_scale.py), dedup vs a naive datasketch loop on short
 and on long texts (bench/dedup.py), and generate tokens/s through assay's client vs a raw load
-on the embedded server (bench/llm_throughput.py). Times are CPU seconds of the measured process
+on the embedded server (bench/llm_throughput.py), and the filter with `executor: ray` (2 actors on
+a local 2-node cluster) vs local on the same 100k samples (bench/ray_filter.py). Times are CPU seconds of the measured process
 where the script reports them: the machine is shared, wall time is noisy (load average recorded).
 
-    python bench/scale.py                 # everything (~15 min on 2 busy cores)
+    python bench/scale.py                 # everything (~45 min on 2 busy cores)
     python bench/scale.py --sizes 10000 100000 --skip-llm
+    python bench/scale.py --only ray      # just the Ray vs local row (~3 min), into the existing file
 """
 
 from __future__ import annotations
@@ -65,11 +67,67 @@ def llm_row(requests: int) -> dict | None:
     return {"raw": float(rates[0]), "assay": float(rates[1]), "ratio": float(ratio.group(1))} if ratio else None
 
 
-def ray_vs_local() -> dict | None:
-    """Hook for the Ray row: the streaming filter at 100k with `executor: ray` (2 local workers)
-    vs `executor: local`, same data. This branch has no Ray executor; after the `ray` branch is
-    merged, run filter_scale.py through that executor here and return {"local_s": .., "ray_s": ..}."""
-    return None
+def ray_vs_local(tmp: Path, n: int, shard_rows: list[int]) -> dict | None:
+    """The filter stage with `executor: local` vs `executor: ray` (2 actors on a local 2-node
+    cluster), same input, outputs compared; one ray run per shard size (bench/ray_filter.py)."""
+    out = tmp / "ray.json"
+    try:
+        run([str(HERE / "ray_filter.py"), "--n", str(n), "--shard-rows", *map(str, shard_rows), "--json", str(out)])
+    except subprocess.CalledProcessError as exc:
+        print(f"ray_filter failed (exit {exc.returncode}); its row says so", file=sys.stderr)
+        return None
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+RAY_HEADER = "## Ray (2 local workers) vs local"
+
+
+def _ray_cpu(r: dict) -> float:
+    return r["driver_cpu_s"] + r["shard_actors"] + r["cache_actors"] + r["other_ray"]
+
+
+def ray_section(ray: dict | None) -> list[str]:
+    lines = [RAY_HEADER, ""]
+    if not ray:
+        return lines + ["Not measured (bench/ray_filter.py failed or was not run: `python bench/scale.py --only ray`)."]
+    loc = ray["local"]
+    lines += [f"`python bench/scale.py --only ray` (bench/ray_filter.py): {ray['n']:,} synthetic samples "
+              f"(filter_scale's data), filter_scale's cheap scorers (toxicity; PII empty), rewrite off. Both take "
+              f"the whole-frame path (`run_filter`: what `executor: ray` runs; local streaming not used). Ray: "
+              f"a head + a worker node started with `ray start` (1 CPU each; {ray['cluster_start_s']} s, not "
+              f"counted below), 2 ShardWorker actors; the decision (dedup) runs in the driver. CPU s of the "
+              f"cluster's processes sampled from /proc. Load average before {ray['load_before']}, after "
+              f"{ray['load_after']} (2 shared cores).", "",
+              "| executor | shards | wall s | driver CPU s | shard actors CPU s | cache actors CPU s | other Ray CPU s | total CPU s | accepted | rejected | same rows as local |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+              f"| local | - | {loc['wall_s']} | {loc['driver_cpu_s']} | - | - | - | {loc['driver_cpu_s']} | "
+              f"{loc['accepted']:,} | {loc['rejected']:,} | - |"]
+    for i, r in enumerate(ray["ray"]):
+        same = r["identical"]
+        lines.append(f"| ray{' (cold)' if i == 0 else ''} | {r['shards']} x {r['shard_rows']:,} | {r['wall_s']} (session start {r['session_start_s']}) | "
+                     f"{r['driver_cpu_s']} | {r['shard_actors']} | {r['cache_actors']} | {r['other_ray']} | "
+                     f"{_ray_cpu(r):.1f} | {r['accepted']:,} | {r['rejected']:,} | accepted {same['accepted']}, "
+                     f"rejected {same['rejected']}, all columns {same['decided']} |")
+    warm = ray["ray"][1:] or ray["ray"]  # the first run also starts Ray's worker processes
+    first, last = min(warm, key=lambda r: r["shards"]), max(warm, key=lambda r: r["shards"])
+    lines += ["", f"Ray / local ({first['shards']} shards, warm): wall {first['wall_s'] / loc['wall_s']:.1f}x, CPU "
+                  f"{_ray_cpu(first) / loc['driver_cpu_s']:.1f}x."]
+    if last["shards"] != first["shards"]:
+        extra = last["shards"] - first["shards"]
+        lines[-1] += (f" Per extra shard ({first['shards']} -> {last['shards']}, warm runs): "
+                      f"{(last['wall_s'] - first['wall_s']) / extra:+.2f} s wall, "
+                      f"{(_ray_cpu(last) - _ray_cpu(first)) / extra:+.2f} CPU s (noisy: shared cores).")
+    return lines
+
+
+def replace_section(path: Path, section: list[str]) -> None:
+    """Put `section` in place of the Ray section of `path` (up to the next heading or hand-added notes)."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    start = lines.index(RAY_HEADER) if RAY_HEADER in lines else len(lines)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "Notes (added by hand"))),
+               len(lines))
+    tail = ["", *lines[end:]] if end < len(lines) else []
+    path.write_text("\n".join([*lines[:start], *section, *tail]) + "\n", encoding="utf-8")
 
 
 def render(meta: dict, filters: list[dict], dedups: list[dict], llm: dict | None, ray: dict | None) -> str:
@@ -104,11 +162,7 @@ def render(meta: dict, filters: list[dict], dedups: list[dict], llm: dict | None
     lines += ["", "## Generate throughput (bench/llm_throughput.py)", ""]
     lines.append(f"Embedded Qwen2.5-Coder-0.5B, 4 slots, 64 tokens per reply: raw openai load {llm['raw']} tok/s, "
                  f"assay client {llm['assay']} tok/s, ratio {llm['ratio']} (wall clock)." if llm else "Not measured (--skip-llm, or the embedded server failed: see the run's log).")
-    lines += ["", "## Ray (2 local workers) vs local", ""]
-    lines.append(f"local {ray['local_s']} s, ray {ray['ray_s']} s" if ray else
-                 "**Not measured: run with `executor: ray` after merge** (this branch has no Ray executor; "
-                 "hook: `ray_vs_local` in bench/scale.py). The Ray dedup plan itself is tested for equality "
-                 "with local mode (tests/test_dedup_scale.py).")
+    lines += ["", *ray_section(ray)]
     return "\n".join(lines) + "\n"
 
 
@@ -119,17 +173,27 @@ def main() -> None:
     ap.add_argument("--long", type=int, nargs=2, default=(3_000, 600), metavar=("N", "NAIVE_N"))
     ap.add_argument("--llm-requests", type=int, default=12)
     ap.add_argument("--skip-llm", action="store_true")
+    ap.add_argument("--ray-n", type=int, default=100_000, help="samples for the Ray vs local row")
+    ap.add_argument("--ray-shard-rows", type=int, nargs="+", default=[10_000, 2_500, 10_000],
+                    help="one ray run per value, in order, on one cluster (the first starts its workers cold)")
+    ap.add_argument("--only", choices=["ray"], help="run this row alone; replace its section in --out")
     ap.add_argument("--out", default=str(HERE / "results.md"))
     args = ap.parse_args()
+    if args.only == "ray":
+        with tempfile.TemporaryDirectory() as tmp:
+            ray = ray_vs_local(Path(tmp), args.ray_n, args.ray_shard_rows)
+        replace_section(Path(args.out), ray_section(ray))
+        print(Path(args.out).read_text(encoding="utf-8"))
+        return
     start, load_before = time.perf_counter(), ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
-    def write(filters: list[dict], dedups: list[dict], llm: dict | None) -> None:
+    def write(filters: list[dict], dedups: list[dict], llm: dict | None, ray: dict | None = None) -> None:
         """(Re)write the results file: after each section, so a stopped run keeps what it measured."""
         meta = {"when": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
                 "machine": f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}",
                 "load_before": load_before, "load_after": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
                 "total_s": time.perf_counter() - start}
-        Path(args.out).write_text(render(meta, filters, dedups, llm, ray_vs_local()), encoding="utf-8")
+        Path(args.out).write_text(render(meta, filters, dedups, llm, ray), encoding="utf-8")
 
     with tempfile.TemporaryDirectory() as tmp:
         filters = filter_rows(args.sizes, Path(tmp))
@@ -138,6 +202,8 @@ def main() -> None:
         write(filters, dedups, None)
     llm = None if args.skip_llm else llm_row(args.llm_requests)
     write(filters, dedups, llm)
+    with tempfile.TemporaryDirectory() as tmp:
+        write(filters, dedups, llm, ray_vs_local(Path(tmp), args.ray_n, args.ray_shard_rows))
     print(Path(args.out).read_text(encoding="utf-8"))
 
 
