@@ -165,3 +165,18 @@ def test_compare_shows_two_revisions_side_by_side(report, tmp_path, monkeypatch,
     assert "reason counts from its metrics" in (repo / "reports" / "report-vs-v1.html").read_text(encoding="utf-8")
     assert cli.main(["report", "--compare", "no-such-rev"]) == 2
     assert "not a git revision" in capsys.readouterr().err
+
+
+def test_a_judge_not_asked_is_shown_and_left_out_of_the_scores():
+    """The critique skips a judge whose verdict could not change the decision (p_yes None)."""
+    from assay.report.samples import _round
+
+    r = {"round": 1, "p_grounded": 0.2, "p_signals": 0.2, "decision": {"decision": "revise", "by": "rules"},
+         "judges": [{"judge": "qwen-0.5b", "model": "m", "p_yes": None, "error": None,
+                     "skipped": "evidence veto"},
+                    {"judge": "other", "model": "m", "p_yes": 0.75, "error": None}]}
+    text = _round(r, Masker({}))
+    assert "qwen-0.5b not asked (evidence veto)" in text and "other 0.75" in text
+    critiqued = pd.DataFrame({"id": ["s1"], "critique": [json.dumps({"rounds": [r]})]})
+    scores = collect.judge_scores(critiqued)
+    assert list(scores.columns) == ["other"] and scores.loc["s1", "other"] == 0.75

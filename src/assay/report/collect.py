@@ -102,8 +102,10 @@ def _first_rounds(critiqued: pd.DataFrame) -> list[tuple[str, list[dict[str, Any
 
 
 def judge_scores(critiqued: pd.DataFrame) -> pd.DataFrame:
-    """First-round P(Yes) per sample (rows) and judge (columns); NaN where a judge failed."""
-    rows = {i: {j["judge"]: j["p_yes"] for j in rounds[0].get("judges", []) if j.get("error") is None}
+    """First-round P(Yes) per sample (rows) and judge (columns); NaN where a judge failed or
+    was not asked (its verdict could not change the decision)."""
+    rows = {i: {j["judge"]: j["p_yes"] for j in rounds[0].get("judges", [])
+                if j.get("error") is None and j.get("p_yes") is not None}
             for i, rounds in _first_rounds(critiqued) if rounds}
     return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
 

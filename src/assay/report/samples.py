@@ -110,10 +110,19 @@ def revision_diff(before: Any, after: Any, m: Masker) -> str:
     return f'<pre class="diff">{body}</pre>' if diff else "<p><i>the revision changed no text</i></p>"
 
 
+def _verdict(j: dict[str, Any], m: Masker) -> str:
+    """One judge's entry: its P(Yes), its error, or why it was not asked (a verdict could not
+    change the decision)."""
+    if j.get("error") is not None:
+        return f'{m.esc(j["judge"])} error: {m.esc(j["error"])}'
+    if j.get("p_yes") is None:
+        return f'{m.esc(j["judge"])} not asked ({m.esc(str(j.get("skipped") or "no verdict"))})'
+    return f'{m.esc(j["judge"])} {j["p_yes"]:.2f}'
+
+
 def _round(r: dict[str, Any], m: Masker) -> str:
     d = r.get("decision") or {}
-    judges = ", ".join(f'{m.esc(j["judge"])} {j["p_yes"]:.2f}' if j.get("error") is None
-                       else f'{m.esc(j["judge"])} error: {m.esc(j["error"])}' for j in r.get("judges", []))
+    judges = ", ".join(_verdict(j, m) for j in r.get("judges", []))
     verifier = r.get("verifier") or {}
     unsupported = "".join(f"<li>{m.esc(u)}</li>" for u in verifier.get("unsupported", []))
     by = m.esc(d.get("by", r.get("decided_by", "?")))
