@@ -108,7 +108,7 @@ def test_overload_slows_the_client_down(chat):
             return error(503, "overloaded", {"Retry-After": "0"})
         return schema_reply(body)
 
-    stub = OpenAIStub([answer], delay=0.05)
+    stub = OpenAIStub([answer], delay=0.2)
 
     def spy(body):
         in_flight_at_503.append(stub._in_flight)
