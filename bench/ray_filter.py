@@ -16,12 +16,8 @@ per `--shard-rows`, in that order, on the same cluster: the difference is the co
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,50 +30,12 @@ import pandas as pd
 from assay.config import Params
 from assay.filters import pipeline
 from assay.filters.scores import ScoreCache
-
-TICK = os.sysconf("SC_CLK_TCK")
+from assay.scale.local_cluster import local_cluster, processes
 
 
 def cheap_work(shard, models, scores, ctx):
     """assay.scale.filter.filter_work with filter_scale's cheap scorers."""
     return filter_scale.cheap_scores(shard, ctx["chunks"], ctx["params"].filter, scores, None), None
-
-
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _flags() -> list[str]:
-    names = ["node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port",
-             "dashboard-agent-listen-port", "dashboard-agent-grpc-port"]
-    return [f"--{n}={p}" for n, p in zip(names, _ports(len(names)), strict=True)]
-
-
-def _procs(temp: Path) -> dict[int, tuple[str, float]]:
-    """{pid: (command, CPU s)} of our cluster: processes naming `temp`, and their descendants."""
-    parent, info, roots = {}, {}, set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            pid = int(proc.name)
-            parent[pid], info[pid] = int(stat[1]), (cmd, (int(stat[11]) + int(stat[12])) / TICK)
-            if str(temp) in cmd:
-                roots.add(pid)
-    found, grew = set(roots), True
-    while grew:
-        kids = {p for p, pp in parent.items() if pp in found} - found
-        found |= kids
-        grew = bool(kids)
-    return {p: info[p] for p in found}
 
 
 class Sampler(threading.Thread):
@@ -86,11 +44,11 @@ class Sampler(threading.Thread):
     def __init__(self, temp: Path):
         super().__init__(daemon=True)
         self.temp, self.stop, self.last = temp, threading.Event(), {}
-        self.base = {p: cpu for p, (_, cpu) in _procs(temp).items()}
+        self.base = {p: cpu for p, (_, cpu) in processes(temp).items()}
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.last.update(_procs(self.temp))
+            self.last.update(processes(self.temp))
             time.sleep(0.2)
 
     def totals(self) -> dict[str, float]:
@@ -102,28 +60,6 @@ class Sampler(threading.Thread):
                     "cache_actors" if any(k in cmd for k in ("ScoreCache", "_Responses", "LimiterActor")) else "other_ray")
             out[kind] += cpu - self.base.get(pid, 0.0)
         return {k: round(v, 1) for k, v in out.items()}
-
-
-@contextlib.contextmanager
-def cluster(temp: Path):
-    """A head and a worker node, one CPU each; yields RAY_ADDRESS; kills every process after."""
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-    [gcs] = _ports(1)
-    common = ["--num-cpus=1", f"--object-store-memory={300 * 2**20}", "--disable-usage-stats",
-              "--node-ip-address=127.0.0.1"]
-    try:
-        subprocess.run([ray_bin, "start", "--head", f"--port={gcs}", "--include-dashboard=false",
-                        f"--temp-dir={temp}", *common, *_flags()], env=env, check=True, capture_output=True, timeout=180)
-        subprocess.run([ray_bin, "start", f"--address=127.0.0.1:{gcs}", *common, *_flags()],
-                       env=env, check=True, capture_output=True, timeout=180)
-        yield f"127.0.0.1:{gcs}"
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in _procs(temp):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
-            time.sleep(1.0)
 
 
 def params(cache_dir: Path, executor: str, shard_rows: int) -> Params:
@@ -190,7 +126,7 @@ def main() -> None:
         local, result_local = run(samples, tmp, "local", 1)
         print("local:", result_local, file=sys.stderr, flush=True)
         started = time.perf_counter()
-        with cluster(tmp / "ray") as address:
+        with local_cluster(tmp / "ray", object_store_mb=300) as address:
             cluster_s = time.perf_counter() - started
             os.environ["RAY_ADDRESS"] = address
             rays = []

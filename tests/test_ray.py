@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 
 pytest.importorskip("ray")
 
+from assay.scale.local_cluster import local_cluster, processes  # noqa: E402
 from tests.fault_server import ROOT, run_script, schema_reply, stage_params, write_chunks  # noqa: E402
 from tests.openai_stub import OpenAIStub, error  # noqa: E402
 
@@ -37,62 +37,17 @@ FILTER = {"dedup": {"against": [], "semantic": {"enabled": False}}, "domain": {"
                   "eval_samples": 0}}
 
 
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _node_flags() -> list[str]:
-    names = ["node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port",
-             "dashboard-agent-listen-port", "dashboard-agent-grpc-port"]
-    return [f"--{n}={p}" for n, p in zip(names, _ports(len(names)), strict=True)]
-
-
 def _ours(temp: Path) -> list[int]:
     """Pids of every process of our cluster: those naming our temp dir, and their descendants."""
-    parent, roots = {}, set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parent[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if str(temp) in cmd and int(proc.name) != os.getpid():
-                roots.add(int(proc.name))
-    found, grew = set(roots), True
-    while grew:
-        kids = {p for p, pp in parent.items() if pp in found} - found
-        found |= kids
-        grew = bool(kids)
-    return sorted(found)
+    return sorted(processes(temp))
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """RAY_ADDRESS of a head + one worker node (1 CPU each); every process it started is killed after."""
     temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's unix socket paths must fit
-    ray_bin = str(Path(sys.executable).parent / "ray")
-    [gcs] = _ports(1)
-    env = os.environ | ENV
-    common = ["--num-cpus=1", f"--object-store-memory={200 * 2**20}", "--disable-usage-stats"]
-    try:
-        subprocess.run([ray_bin, "start", "--head", f"--port={gcs}", "--node-ip-address=127.0.0.1",
-                        "--include-dashboard=false", f"--temp-dir={temp}",
-                        *common, *_node_flags()], env=env, check=True, capture_output=True, timeout=120)
-        subprocess.run([ray_bin, "start", f"--address=127.0.0.1:{gcs}", "--node-ip-address=127.0.0.1",
-                        *common, *_node_flags()], env=env, check=True, capture_output=True, timeout=120)
-        yield {"RAY_ADDRESS": f"127.0.0.1:{gcs}", **ENV}, temp
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in _ours(temp):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
-            time.sleep(1.0)
+    with local_cluster(temp, object_store_mb=200, env=ENV, timeout=120) as address:
+        yield {"RAY_ADDRESS": address, **ENV}, temp
 
 
 def _params(tmp: Path, base_url: str, executor: str, **ray) -> Path:
