@@ -62,6 +62,7 @@ def reviser(answer=GOOD):
 def run(samples, judges, decision_path, rev=None, reward=None, agent=None, **cfg):
     if isinstance(reward, dict):  # a reward config instead of a scorer
         cfg, reward = {**cfg, "reward": reward}, None
+    cfg.setdefault("max_rounds", 2)  # these tests exercise the revise loop (params.yaml turns it off for the 1.5B)
     config = Critique(judges=[j.name for j in judges], grounding_model=decision_path, **cfg)
     scorer = reward or NoReward()
     models = Models(judges=judges, reviser=rev or reviser(), reward=scorer, agent=agent)
@@ -127,6 +128,36 @@ def test_a_revision_must_pass_its_kinds_generation_checks(decision):
     record = json.loads(out["critique"][0])
     assert out["verdict"][0] == "reject" and "repeated turn" in record["rounds"][0]["revision_error"]
     assert out["messages"][0][1]["content"] == WRONG  # a failed revision is never applied
+
+
+def test_a_revision_that_carries_the_review_instead_of_an_answer_is_refused(decision):
+    """Seen from the 1.5B reviser: the feedback note copied as the reply, a speaker label."""
+    for reply, why in (("The reviewer(s) a found statements the source does not support", "reviewer feedback"),
+                       ("Assistant: " + GOOD, "speaker label")):
+        rev = FakeChat({"assistant_turns": [reply], "evidence": [GOOD]}, name="gen")
+        out, _, _ = run([{**sample(0, WRONG), "task": "refusal"}], [FakeChat(judge_by_answer(), name="a")],
+                        decision, rev=rev)
+        record = json.loads(out["critique"][0])
+        assert out["verdict"][0] == "reject" and why in record["rounds"][0]["revision_error"]
+        assert out["messages"][0][1]["content"] == WRONG
+
+
+def test_the_section_heading_is_context_but_never_evidence(decision):
+    """An answer naming the section's subject is judged against heading + chunk (the generator saw
+    the heading); a revision quoting the heading as evidence still fails the evidence check."""
+    chunks = CHUNKS.assign(section="Lumo Hearth smart thermostats > Returns")
+    answer = "Lumo Hearth smart thermostats: return within 45 days."
+    config = Critique(judges=["a"], grounding_model=decision, max_rounds=2)
+    judge = FakeChat(judge_by_answer(), name="a")
+    out, _, _ = critique(pd.DataFrame([sample(0, answer)]), chunks, Models([judge], reviser(), NoReward()), config)
+    assert out["verdict"][0] == "accept"
+    assert "Lumo Hearth smart thermostats > Returns" in judge.requests[0].messages[1]["content"]  # the judge sees it too
+    bare, _, _ = critique(pd.DataFrame([sample(0, answer)]), CHUNKS, Models([judge], reviser(), NoReward()),
+                          config.model_copy(update={"max_rounds": 1}))
+    assert bare["verdict"][0] == "reject"  # the same answer against the chunk alone
+    quoting = FakeChat({"assistant_turns": [GOOD], "evidence": ["Lumo Hearth smart thermostats > Returns"]}, name="gen")
+    out, _, _ = critique(pd.DataFrame([sample(0, WRONG)]), chunks, Models([judge], quoting, NoReward()), config)
+    assert out["verdict"][0] == "reject" and not out["evidence_ok"][0]
 
 
 def test_failed_revision_rejects_and_generation_errors_stay_errors(decision):

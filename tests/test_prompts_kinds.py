@@ -194,3 +194,16 @@ def test_task_demo_noisy_truncated_malformed():
     assert err is None and not task_demo.grounded(parsed, API["text"])  # cut call, no evidence: not grounded
     assert task_demo.parse({"request": "x", "steps": []})[1] == "missing steps"
     assert task_demo.parse({"steps": [{"action": "a", "call": ""}]})[1] == "missing request"
+
+
+@pytest.mark.parametrize(("auth", "call", "ok"), [
+    ("header Authorization: Bearer <token>", "curl https://x/v2/devices -H 'Authorization: Bearer <token>'", True),
+    ("header Authorization: Bearer <token>", "curl https://x/v2/devices", False),  # seen from the 1.5B model
+    ("header Authorization: Bearer <token>", "curl --header \"authorization: Bearer t\" https://x/v2/devices", True),
+    ("header X-API-Key: <key>, query api_key: <key>", "curl 'https://x/v2/devices?api_key=k'", True),
+    ("header X-API-Key: <key>", "curl https://x/v2/devices -H 'Authorization: Bearer t'", False),
+    ("oauth2", "curl https://x/v2/devices", True),  # a scheme we cannot read is not checked
+])
+def test_task_demo_calls_send_the_credential_the_operation_asks_for(auth, call, ok):
+    chunk = f"GET /devices (operationId: listDevices)\nSummary: List\nAuth: {auth}\n"
+    assert task_demo.calls_ok([{"action": "a", "call": call}], chunk) is ok

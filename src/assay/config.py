@@ -95,7 +95,7 @@ class Kind(Strict):
 
 
 class MultiTurn(Kind):
-    turns: int = Field(3, ge=2, le=8)  # user/assistant pairs per conversation
+    turns: int = Field(2, ge=2, le=8)  # user/assistant pairs per conversation
 
 
 class Kinds(Strict):
@@ -142,7 +142,7 @@ class Critique(Strict):
     grounding_model: str | None = None  # fitted decision (bench/grounding.py fit); None: the one assay ships
     threshold: float | None = Field(None, ge=0, le=1)  # P(grounded) to accept; None: the fitted model's
     min_safety: float = Field(3.0, ge=1, le=5)
-    max_rounds: int = Field(2, ge=1, le=10)
+    max_rounds: int = Field(1, ge=1, le=10)
     revise_temperature: float = Field(0.3, ge=0, le=2)
     revise_max_tokens: int = Field(600, ge=16)
     orchestrator: Literal["rules", "llm"] = "rules"

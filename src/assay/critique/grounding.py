@@ -84,13 +84,22 @@ def _numbers(text: str) -> set[str]:
     return {t.rstrip("%").replace(",", "") for t in _TOKEN.findall(text) if t[0].isdigit()}
 
 
+_NAME = re.compile(r"[A-Za-z][\w.-]*\w|[A-Za-z]")
+
+
 def _names(text: str) -> set[str]:
     """Capitalised words that do not start a sentence, and mixed-case or digit-bearing codes."""
     out = set()
     for sent in sentences(text):
-        words = re.findall(r"[A-Za-z][\w.-]*\w|[A-Za-z]", sent)
+        words = _NAME.findall(sent)
         out |= {w.casefold() for w in words[1:] if w[0].isupper() and w.casefold() not in _FUNCTION}
     return out
+
+
+def _spelled(text: str) -> set[str]:
+    """Every word of `text` as `_names` cuts it (codes such as CR2032 or PK-24 whole), case aside:
+    what a name must match to be in the source."""
+    return {w.casefold() for w in _NAME.findall(text)}
 
 
 def _pairs(toks: list[str]) -> set[tuple[str, str]]:
@@ -154,7 +163,8 @@ def signals(source: str, user: str, answer: str) -> dict[str, float]:
         "unsupported_log": math.log1p(len(set(missing))),
         "worst_claim": max(p[0] for p in per_claim),
         "numbers_missing": math.log1p(len(_numbers(answer) - _numbers(source))),
-        "names_missing": math.log1p(len(_names(answer) - set(tokens(source)) - {w.casefold() for w in _TOKEN.findall(source)})),
+        "names_missing": math.log1p(len(_names(answer) - set(tokens(source)) - {w.casefold() for w in _TOKEN.findall(source)}
+                                        - _spelled(source))),
         "pairs_unsupported": (sum(p not in src_pairs for p in pairs) / len(pairs)) if pairs else 0.0,
         "question_vouched": math.log1p(len({t for t in missing if t in question})),
         "negation_mismatch": max(p[1] for p in per_claim),

@@ -43,15 +43,24 @@ class State:
     rounds: list[dict] = field(default_factory=list)
     verdict: str = "error"
     score: float | None = None
+    heading: str = ""
+
+    @property
+    def context(self) -> str:
+        """What the sample is judged against: the cited chunks under their section heading. The
+        generator saw the heading, and a question or answer naming the section's subject ("the room
+        sensor is offline" under "Room sensor offline (E08)") states what the document says.
+        Evidence quotes are still checked against the chunk text alone (`source`)."""
+        return f"{self.heading}\n\n{self.source}" if self.heading else self.source
 
 
 def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) -> list[dict[str, Any]]:
     """Per state: every signal of this round, P(grounded), the threshold and the vetoes. A judge
     is asked only where its verdict can change the decision (see `_judge_moot`)."""
-    conversations, sources = [s.messages for s in states], [s.source for s in states]
+    conversations, sources = [s.messages for s in states], [s.context for s in states]
     rewards = models.reward.score(conversations, sources)
     decision = grounding.load(cfg.grounding_model)
-    bases = [grounding.assess(decision, s.source, s.messages) for s in states]
+    bases = [grounding.assess(decision, s.context, s.messages) for s in states]
     moot = [_judge_moot(decision, b["p_signals"], s.evidence_ok, r, cfg) if models.judges else None
             for s, b, r in zip(states, bases, rewards, strict=True)]
     asked = [i for i, m in enumerate(moot) if m is None]
@@ -63,8 +72,8 @@ def _summaries(states: list[State], models: Models, cfg: Critique, round_: int) 
         judgements = verdicts.get(i) or [panel.skipped(m, moot[i]) for m in models.judges]
         judged = panel.judge_mean(judgements)
         summary = {"round": round_, "judges": judgements, "judge_mean": judged, "reward": rewards[i],
-                   "verifier": verify(state.messages, state.source), "evidence_ok": state.evidence_ok,
-                   **(grounding.assess(decision, state.source, state.messages, judged) if i in verdicts
+                   "verifier": verify(state.messages, state.context), "evidence_ok": state.evidence_ok,
+                   **(grounding.assess(decision, state.context, state.messages, judged) if i in verdicts
                       else _bound(decision, bases[i], moot[i]))}
         if cfg.threshold is not None:
             summary["threshold"] = cfg.threshold
@@ -106,16 +115,16 @@ def _bound(decision: grounding.Model, base: dict[str, Any], why: str) -> dict[st
 def _revise(states: list[State], notes: list[str], reviser: ChatModel, cfg: Critique) -> list[str | None]:
     """Apply revisions in place; per state None on success or the error."""
     pick = enforces_schema(reviser)  # evidence from the source's sentences
-    requests = [ChatRequest(messages=revise.build(s.source, s.messages, note), temperature=cfg.revise_temperature,
+    requests = [ChatRequest(messages=revise.build(s.context, s.messages, note), temperature=cfg.revise_temperature,
                             max_tokens=cfg.revise_max_tokens,
                             schema=revise.schema(sum(m["role"] == "assistant" for m in s.messages),
                                                  s.source if pick else None),
                             schema_name="revision", seed=len(s.rounds), tag="revise")
                 for s, note in zip(states, notes, strict=True)]
     errors = []
-    for state, result in zip(states, run_batch(reviser, requests, desc="revise"), strict=True):
+    for state, note, result in zip(states, notes, run_batch(reviser, requests, desc="revise"), strict=True):
         applied, error = (None, result.error) if result.error else revise.apply(state.messages, result.data)
-        error = error or (revise.degenerate(state.task, applied) if applied else None)
+        error = error or (revise.degenerate(state.task, applied, note) if applied else None)
         applied = None if error else applied
         if applied:
             state.messages, state.evidence = applied["messages"], applied["evidence"]
@@ -162,9 +171,17 @@ def run_rounds(states: list[State], models: Models, cfg: Critique) -> None:
 
 def initial_states(samples: pd.DataFrame, chunks: pd.DataFrame) -> list[State]:
     text = dict(zip(chunks["chunk_id"], chunks["text"], strict=True))
+    section = dict(zip(chunks["chunk_id"], chunks["section"], strict=True)) if "section" in chunks else {}
     todo = samples[samples["error"].isna()]
     return [State(r.id, r.task, "\n\n".join(text.get(c, "") for c in r.seed_ids), list(r.messages), list(r.evidence),
-                  bool(r.evidence_ok), list(r.messages)) for r in todo.itertuples()]
+                  bool(r.evidence_ok), list(r.messages), heading=_heading([section.get(c) for c in r.seed_ids]))
+            for r in todo.itertuples()]
+
+
+def _heading(sections: list) -> str:
+    """The cited chunks' distinct section headings ("Manual > Troubleshooting > E08"), one per line."""
+    seen = dict.fromkeys(str(s).strip() for s in sections if isinstance(s, str) and s.strip())
+    return "\n".join(seen)
 
 
 def to_frame(samples: pd.DataFrame, states: list[State]) -> pd.DataFrame:

@@ -3,9 +3,10 @@ keeping the conversation's shape (same roles, same number of turns)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from assay.prompts import evidence_schema, fence, multi_turn, qa
+from assay.prompts import evidence_schema, fence, multi_turn, qa, speaker_label
 from assay.prompts.judge import render
 
 VERSION = "revise-4"
@@ -71,11 +72,19 @@ def apply(messages: list[dict[str, str]], data: dict[str, Any] | None) -> tuple[
     return {"messages": revised, "evidence": evidence}, None
 
 
-def degenerate(task: str, revised: dict[str, Any]) -> str | None:
+def degenerate(task: str, revised: dict[str, Any], feedback: str = "") -> str | None:
     """Why a revision fails the checks its kind's generation passed (a qa answer not built from
-    its evidence, a conversation with repeated, labelled or unanswered turns), else None: a
-    revision is training data too, and the reviser is the same small model."""
+    its evidence, a conversation with repeated, labelled or unanswered turns), or carries the
+    review instead of an answer (a speaker label, the feedback note copied into a turn: seen from
+    the 1.5B model, "The reviewer(s) ... found statements the source does not support" as the
+    whole reply), else None: a revision is training data too, and the reviser is the same small model."""
     messages, evidence = revised["messages"], revised["evidence"]
+    for turn in (m["content"] for m in messages if m["role"] == "assistant"):
+        label = speaker_label(turn)
+        if label:
+            return f"speaker label in a revised turn: '{label}:'"
+        if feedback and _copies(turn, feedback):
+            return "a revised turn repeats the reviewer feedback"
     if task == "qa" and len(messages) == 2:
         return qa.faithful({"question": messages[0]["content"], "answer": messages[1]["content"],
                             "evidence": evidence})
@@ -84,3 +93,13 @@ def degenerate(task: str, revised: dict[str, Any]) -> str | None:
                  for u, a in zip(messages[::2], messages[1::2], strict=False)]
         return multi_turn.degenerate({"turns": pairs, "evidence": evidence})
     return None
+
+
+def _copies(turn: str, feedback: str, span: int = 6) -> bool:
+    """True when `turn` contains `span` consecutive words of the feedback's own wording (case and
+    punctuation aside; what the feedback quotes from the sample, and its word lists, do not count)."""
+    words = lambda text: re.findall(r"[a-z0-9']+", text.casefold())  # noqa: E731
+    own = re.sub(r'"[^"]*"|these words are not in the source:[^;]*', " ", feedback)
+    said, fed = words(turn), words(own)
+    grams = {tuple(fed[i:i + span]) for i in range(len(fed) - span + 1)}
+    return any(tuple(said[i:i + span]) in grams for i in range(len(said) - span + 1))

@@ -116,7 +116,8 @@ def parse(data: dict[str, Any] | None, controls: dict[str, str] | None = None
 
 def calls_ok(steps: list[dict[str, str]], chunk_text: str) -> bool:
     """For an API operation chunk: some step's call uses its method and its path (path parameters
-    filled in). True for other chunks, which have no call to check."""
+    filled in) and sends the credential the chunk's `Auth:` line asks for (a header or a query
+    parameter; any one of several schemes). True for other chunks, which have no call to check."""
     op = operation(chunk_text)
     if op is None:
         return True
@@ -124,7 +125,26 @@ def calls_ok(steps: list[dict[str, str]], chunk_text: str) -> bool:
     parts = [re.escape(p) if not p.startswith("{") else r"[^/\s?\"']+" for p in re.split(r"(\{[^}]+\})", path) if p]
     target = re.compile("".join(parts) + r"(?![\w/-])")
     verb = re.compile(rf"\b{method}\b" + ("" if method != "GET" else "|curl(?!.*-X)"), re.IGNORECASE)
-    return any(target.search(s["call"]) and verb.search(s["call"]) for s in steps)
+    creds = credentials(chunk_text)
+    return any(target.search(s["call"]) and verb.search(s["call"])
+               and (not creds or any(c.search(s["call"]) for c in creds)) for s in steps)
+
+
+_AUTH_LINE = re.compile(r"^Auth: (.+)$", re.MULTILINE)
+_SCHEME = re.compile(r"(header|query) ([\w.-]+):")
+
+
+def credentials(chunk_text: str) -> list[re.Pattern[str]]:
+    """Per auth scheme the chunk states ("Auth: header Authorization: Bearer <token>", "query
+    api_key: <key>"), a pattern a call that sends it matches (seen from the 1.5B model: a curl
+    without the bearer header the operation requires). Empty when the chunk states none we read."""
+    line = _AUTH_LINE.search(chunk_text)
+    out = []
+    for where, name in _SCHEME.findall(line.group(1) if line else ""):
+        name = re.escape(name)
+        out.append(re.compile(rf"(?:-H|--header)\s*['\"]?{name}\s*:" if where == "header" else rf"[?&]{name}=",
+                              re.IGNORECASE))
+    return out
 
 
 def grounded(parsed: dict[str, Any], chunk_text: str) -> bool:
