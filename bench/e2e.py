@@ -61,6 +61,8 @@ def make_repo(seeds: Path, params: Path, root: Path = ROOT) -> Path:
         (shutil.copytree if (root / item).is_dir() else shutil.copy)(root / item, repo / item)
     shutil.copy(params, repo / "params.yaml")
     shutil.copytree(seeds, repo / "data" / "seeds")
+    (repo / "reviews").mkdir()  # filter's human-review folder (a DVC dep): none in a fresh run
+    (repo / "reviews" / ".gitkeep").touch()
     (repo / ".gitignore").write_text(".assay/\nmlflow.db\nmlartifacts/\n__pycache__/\n")
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=bench", "-c", "user.email=b@b", "commit", "-qm", "bench"]):
