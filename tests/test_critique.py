@@ -145,19 +145,21 @@ def test_a_revision_that_carries_the_review_instead_of_an_answer_is_refused(deci
 def test_the_section_heading_is_context_but_never_evidence(decision):
     """An answer naming the section's subject is judged against heading + chunk (the generator saw
     the heading); a revision quoting the heading as evidence still fails the evidence check."""
-    chunks = CHUNKS.assign(section="Lumo Hearth smart thermostats > Returns")
-    answer = "Lumo Hearth smart thermostats: return within 45 days."
+    chunks = CHUNKS.assign(section="Lumo Hearth smart thermostats and sensors > Returns")
+    answer = "Lumo Hearth smart thermostats and sensors: return within 45 days."
     config = Critique(judges=["a"], grounding_model=decision, max_rounds=2)
     judge = FakeChat(judge_by_answer(), name="a")
     out, _, _ = critique(pd.DataFrame([sample(0, answer)]), chunks, Models([judge], reviser(), NoReward()), config)
     assert out["verdict"][0] == "accept"
-    assert "Lumo Hearth smart thermostats > Returns" in judge.requests[0].messages[1]["content"]  # the judge sees it too
+    assert "Lumo Hearth smart thermostats and sensors > Returns" in judge.requests[0].messages[1]["content"]  # the judge sees it too
     bare, _, _ = critique(pd.DataFrame([sample(0, answer)]), CHUNKS, Models([judge], reviser(), NoReward()),
                           config.model_copy(update={"max_rounds": 1}))
     assert bare["verdict"][0] == "reject"  # the same answer against the chunk alone
-    quoting = FakeChat({"assistant_turns": [GOOD], "evidence": ["Lumo Hearth smart thermostats > Returns"]}, name="gen")
-    out, _, _ = critique(pd.DataFrame([sample(0, WRONG)]), chunks, Models([judge], quoting, NoReward()), config)
-    assert out["verdict"][0] == "reject" and not out["evidence_ok"][0]
+    quoting = FakeChat({"assistant_turns": [GOOD], "evidence": ["Lumo Hearth smart thermostats and sensors > Returns"]}, name="gen")
+    wrong = {**sample(0, WRONG), "task": "refusal"}  # a kind without a qa answer-from-evidence check
+    out, _, _ = critique(pd.DataFrame([wrong]), chunks, Models([judge], quoting, NoReward()), config)
+    record = json.loads(out["critique"][0])
+    assert out["verdict"][0] == "reject" and record["rounds"][1]["vetoes"] == ["evidence"]
 
 
 def test_failed_revision_rejects_and_generation_errors_stay_errors(decision):
@@ -260,7 +262,7 @@ def test_a_revised_api_demonstration_must_still_call_the_chunks_operation(decisi
     judge = FakeChat(lambda req: next(verdicts), name="a")
     without_call = FakeChat({"assistant_turns": ["Open the app and look at the thermostat."],
                              "evidence": ["Summary: Get one thermostat's current state."]}, name="gen")
-    config = Critique(judges=["a"], threshold=1.0, grounding_model=decision)
+    config = Critique(judges=["a"], threshold=1.0, grounding_model=decision, max_rounds=2)
     out, _, _ = critique(pd.DataFrame([demo]), chunks, Models(judges=[judge], reviser=without_call,
                                                                reward=NoReward()), config)
     assert not out["evidence_ok"][0]  # its quote is real, but the operation's call is gone
