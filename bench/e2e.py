@@ -89,7 +89,7 @@ def start_servers(repo: Path, models: dict[str, dict]) -> dict[str, tuple[subpro
     out = {}
     for model, ep in models.items():
         state = repo / ".assay" / "servers" / f"{model}.json"
-        args = ["--model", model, "--state", str(state)]
+        args = ["--model", model, "--state", str(state), "--parent-pid", str(os.getpid())]  # never outlives the bench
         for key, flag in SERVER_FLAGS.items():
             if ep.get(key) is not None:
                 args += [flag, str(ep[key])]

@@ -31,11 +31,18 @@ def body(args, params):
             rows, metrics = generate(chunks, models[cfg.endpoint], cfg, params.seed, lessons)
     write_table(rows, args.out, columns=GENERATE_COLUMNS)
     metrics |= ledger.flat() | ledger_by_kind(ledger)
-    failure = error_rate_failure("generations", metrics["errors"], metrics["samples"],
+    # The stage fails when the endpoint fails (calls that errored, were cut or did not parse), or
+    # when no sample passes its kind's checks at all (a wrong model or prompt). A small model whose
+    # samples often fail the checks is working: those rows are kept with their reason, and counted.
+    failure = error_rate_failure("generation calls", metrics["call_errors"], metrics["samples"],
                                  cfg.max_error_rate, f"endpoint '{cfg.endpoint}'")
+    if failure is None and metrics["samples"] and not metrics["parsed"]:
+        failure = (f"none of {metrics['samples']} samples passed its kind's checks on endpoint '{cfg.endpoint}' "
+                   f"(reasons in metrics/generate.json, error.*); check the model and the prompts")
     return Outcome(metrics, failure, summary=[
         ("in", f"{metrics['chunks_used']} of {metrics['chunks_available']} chunks"),
-        ("out", f"{metrics['samples']} samples, {metrics['errors']} failed or unparsable")])
+        ("out", f"{metrics['parsed']} of {metrics['samples']} samples; {metrics['call_errors']} calls failed, "
+                f"{metrics['check_rejected']} failed their kind's checks")])
 
 
 if __name__ == "__main__":

@@ -182,10 +182,29 @@ def test_generate_stage_fails_above_max_error_rate_naming_endpoint_and_counts(tm
         done, out, _ = _stage(tmp_path, stub, 4, max_retries=1)
     assert done.returncode == 1
     message = done.stderr.strip().splitlines()[-1]
-    assert message.startswith("assay generate: failed: 4/4 generations failed (100% > max_error_rate 25%)")
+    assert message.startswith("assay generate: failed: 4/4 generation calls failed (100% > max_error_rate 25%)")
     assert "endpoint 'stub'" in message and "errors by kind: endpoint 'stub': InternalServerError 4" in message
     rows = pd.read_parquet(out)  # the failed rows are kept, with their error
     assert len(rows) == 4 and rows["error"].str.contains("InternalServerError").all()
+
+
+def test_samples_failing_their_kinds_checks_are_counted_not_an_endpoint_failure(tmp_path):
+    """A small model whose samples often fail the checks is working; a stage where none passes is not."""
+    good = completion(json.dumps({"evidence": ["Refunds take 7 days."], "question": "How long do refunds take?",
+                                  "answer": "Refunds take 7 days."}))
+    labelled = completion(json.dumps({"evidence": ["Refunds take 7 days."], "question": "Customer: refunds?",
+                                      "answer": "Agent: Refunds take 7 days."}))
+    turn = iter(range(100))
+    with OpenAIStub([lambda body: labelled if next(turn) % 4 else good]) as stub:  # 3 of 4 fail the checks
+        done, _, metrics_path = _stage(tmp_path, stub, 8)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads(metrics_path.read_text())
+    assert (metrics["call_errors"], metrics["check_rejected"], metrics["parsed"]) == (0, 6, 2)
+    assert metrics["error.speaker_label_in_the_text"] == 6
+    with OpenAIStub([labelled]) as stub:
+        done, _, _ = _stage(tmp_path / "none", stub, 4) if (tmp_path / "none").mkdir() is None else None
+    assert done.returncode == 1
+    assert "none of 4 samples passed its kind's checks on endpoint 'stub'" in done.stderr
 
 
 def test_connect_check_is_skipped_behind_a_proxy(chat, monkeypatch):

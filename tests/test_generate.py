@@ -81,6 +81,7 @@ def test_unparsable_and_failed_calls_keep_their_rows():
     model = FakeChat(lambda req: (a(req) if callable(a := script.pop(0)) else a))
     rows, metrics = generate(CHUNKS, model, Generate(endpoint="f"), seed=1)
     assert len(rows) == 6 and metrics["errors"] == 4 and metrics["error_rate"] == round(4 / 6, 4)
+    assert (metrics["call_errors"], metrics["check_rejected"]) == (4, 0)  # both are the endpoint's failures
     assert metrics["per_kind.qa.error_rate"] == round(4 / 6, 4)
     failed = [r for r in rows if r["error"]]
     assert {r["raw"] for r in failed} == {"not json at all", ""}

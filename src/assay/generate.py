@@ -153,6 +153,7 @@ def row(job: Job, result: ChatResult, model: ChatModel, cfg: Generate, seed: int
                   **sampling(job.task, cfg), "seed": _seed(job.chunk, job.task, job.index, seed),
                   "chunk_kind": job.chunk.get("kind") or "prose", "prompt_tokens": result.prompt_tokens,
                   "completion_tokens": result.completion_tokens, "round": 0,
+                  "call_failed": result.error is not None,  # the endpoint's failure, not the sample's checks
                   "evidence_mode": "pick" if enforces_schema(model) else "quote"}
     return {
         "id": content_hash(job.chunk["chunk_id"], job.task, job.index, module.VERSION, model.model_id),
@@ -201,8 +202,9 @@ def _counts(rows: list[dict]) -> dict[str, Any]:
     ok = [r for r in rows if r["error"] is None]
     errors = len(rows) - len(ok)
     kinds = Counter(error_kind(r["error"]) for r in rows if r["error"] is not None)
-    return {"samples": len(rows), "parsed": len(ok), "errors": errors,
-            "error_rate": round(errors / max(1, len(rows)), 4),
+    calls = sum(bool(json.loads(r["generation"]).get("call_failed")) for r in rows if r["error"] is not None)
+    return {"samples": len(rows), "parsed": len(ok), "errors": errors, "call_errors": calls,
+            "check_rejected": errors - calls, "error_rate": round(errors / max(1, len(rows)), 4),
             "evidence_ok_rate": round(sum(bool(r["evidence_ok"]) for r in ok) / max(1, len(ok)), 4),
             **{f"error.{kind}": n for kind, n in sorted(kinds.items())}}
 
