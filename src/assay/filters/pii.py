@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,53 @@ def not_allowed(text: str, findings: list[dict], allow: list[str]) -> list[dict]
     mistakes for people). Thresholds are applied by assay.filters.decide.pii_hits only."""
     allowed = [a.casefold() for a in allow]
     return [f for f in findings if not any(a in text[f["start"]:f["end"]].casefold() for a in allowed)]
+
+
+# A lower-case word as prose writes it: not part of an e-mail address, a URL or a dotted name
+# ("sofia.m@example.com" must not make "sofia" a common word).
+_LOWER_WORD = re.compile(r"(?<![\w.@/-])[a-z][a-z']+(?![\w@/-]|\.\w)")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n)\W{0,4}$")
+
+
+def common_words(texts: list[str]) -> frozenset[str]:
+    """Words the documents write in lower case somewhere (e-mail addresses and URLs aside)."""
+    return frozenset(w for t in texts for w in _LOWER_WORD.findall(t))
+
+
+@functools.cache
+def known_names() -> frozenset[str]:
+    """First and last names of Faker's person providers for several locales, case-folded: a word
+    in this list is never taken for a common word, whatever the documents write."""
+    names: set[str] = set()
+    for locale in ("en_US", "en_GB", "en_IN", "es_ES", "fr_FR", "de_DE", "it_IT", "pt_BR", "nl_NL", "pl_PL",
+                   "vi_VN", "zh_CN", "ja_JP", "ar_AA", "hi_IN"):
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for attr in ("first_names", "first_names_male", "first_names_female", "last_names",
+                     "first_romanized_names", "last_romanized_names"):
+            pool = getattr(provider, attr, ())
+            names |= {str(n).casefold() for n in (pool.keys() if isinstance(pool, dict) else pool)}
+    return frozenset(names)
+
+
+def common_word_persons(text: str, findings: list[dict], vocabulary: frozenset[str]) -> list[dict]:
+    """The PERSON findings that are one word at the start of a sentence or line, written in lower
+    case elsewhere in the documents (`vocabulary`, see `common_words`) and no known first or last
+    name: spaCy's small model tags a capitalised step or feature name there as a person
+    ("Restart the router", "Geofencing uses the app's location"). Capitalisation at a sentence
+    start says nothing, so the documents' own usage decides; a name mid-sentence is untouched."""
+    out: list[dict] = []
+    if not known_names():  # without the name lists, no finding is waved through
+        return out
+    for f in findings:
+        span = text[f["start"]:f["end"]]
+        word = span.casefold()
+        if (f["entity"] == "PERSON" and span.isalpha() and word in vocabulary and word not in known_names()
+                and _SENTENCE_START.search(text[:f["start"]])):
+            out.append(f)
+    return out
 
 
 def redact_messages(messages: list[dict], findings: list[dict]) -> list[dict]:

@@ -34,6 +34,7 @@ class Scores:
     rewrites: list[dict | None] = field(default_factory=list)  # see assay.filters.rewrite
     injection: list[dict] = field(default_factory=list)  # see injection.score_texts; empty: check off
     seed_instructions: dict[str, list[dict]] = field(default_factory=dict)  # cited chunk id -> instructions
+    vocabulary: frozenset[str] = frozenset()  # words the seed chunks write in lower case (pii.common_words)
 
 
 def pii_scorer(cfg: Filter, cache: ScoreCache):
@@ -104,7 +105,8 @@ def score(samples: pd.DataFrame, chunks: pd.DataFrame, cfg: Filter, cache: Score
     texts = [messages_text(p) for p in _parts(samples)]  # messages + evidence: all that is exported
     analyze = pii_scorer(cfg, cache)
     toxic, backend = toxicity_scorer(cfg, cache)
-    scores = Scores(pii=analyze(texts), toxicity=toxic(texts), toxicity_backend=backend)
+    scores = Scores(pii=analyze(texts), toxicity=toxic(texts), toxicity_backend=backend,
+                    vocabulary=pii.common_words([str(t) for t in chunks["text"]]) if cfg.pii.common_words else frozenset())
     if cfg.injection.enabled:
         inject = injection_scorer(cfg, cache)
         scores.injection = inject(texts)
