@@ -1,6 +1,8 @@
 """PII decision helpers (pure): per-entity thresholds, allow-list, redaction across messages, the
 redaction variants scored up front; and the P/R measurement on presidio-evaluator fakes."""
 
+import json
+
 import pytest
 
 from assay.config import Pii
@@ -77,6 +79,12 @@ def test_presidio_evaluator_fakes_are_generated_offline_and_measured(tmp_path):
 
     data = labelled_set(60, seed=1)
     assert len(data) == 60 and labelled_set(60, seed=1) == data  # seeded: the same set every run
+    from assay.filters import pii_eval
+
+    assert pii_eval.labelled_set_cached(60, 1, tmp_path / "c") == data  # built once, then read back
+    (kept,) = (tmp_path / "c").glob("pii_eval-*-60-1.json")
+    kept.write_text(json.dumps([["planted", [["PERSON", 0, 7]]]]))  # what is read is the file
+    assert pii_eval.labelled_set_cached(60, 1, tmp_path / "c") == [("planted", [("PERSON", 0, 7)])]
     cfg = Filter.model_validate({"pii": {"entities": DEFAULT_ENTITIES, "threshold": 0.4}})
     out = evaluate(data, pii_scorer(cfg, ScoreCache(tmp_path)), cfg.pii)
     assert out["pii_eval.samples"] == 60

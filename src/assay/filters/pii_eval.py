@@ -6,15 +6,39 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import random
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 from assay.config import Pii
 from assay.errors import AssayError
 from assay.filters.decide import pii_hits
 
 Gold = list[tuple[str, int, int]]  # (entity, start, end)
+
+
+def labelled_set_cached(n: int, seed: int, cache_dir: str | Path) -> list[tuple[str, Gold]]:
+    """`labelled_set`, kept as JSON in `cache_dir` under the generator's versions, `n` and `seed`:
+    building it imports presidio-evaluator and fakes ~2n sentences (~17 CPU-s for 500), on every
+    filter run otherwise, while its presidio scores come from the score cache."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        versions = f"{version('presidio-evaluator')}-{version('faker')}"
+    except PackageNotFoundError:
+        versions = "unknown"
+    path = Path(cache_dir) / f"pii_eval-{versions}-{n}-{seed}.json"
+    if path.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            return [(t, [tuple(g) for g in gold]) for t, gold in json.loads(path.read_text(encoding="utf-8"))]
+    data = labelled_set(n, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(path)  # atomic: a killed run leaves no half file
+    return data
 
 
 def labelled_set(n: int, seed: int = 42) -> list[tuple[str, Gold]]:

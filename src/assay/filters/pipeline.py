@@ -91,6 +91,6 @@ def _extras(params: Params, cache: ScoreCache, refs: tuple, evals: tuple) -> dic
     """The PII evaluation (when `pii.eval_samples`) and the reference sizes."""
     cfg, out = params.filter, {}
     if cfg.pii.eval_samples:
-        data = pii_eval.labelled_set(cfg.pii.eval_samples, params.seed)
+        data = pii_eval.labelled_set_cached(cfg.pii.eval_samples, params.seed, params.llm.cache_dir)
         out = pii_eval.evaluate(data, pii_scorer(cfg, cache), cfg.pii)
     return out | {"dedup.against_rows": len(refs[0]), "dedup.eval_rows": len(evals[0])}
