@@ -175,3 +175,20 @@ def test_evidence_is_picked_from_the_chunk_only_where_the_endpoint_enforces_sche
         if json_schema:
             source = req.messages[1]["content"].split("<<<SOURCE\n")[1].split("\nSOURCE>>>")[0]
             assert items["enum"] and all(s in source.replace("\n", " ") or s in source for s in items["enum"])
+
+
+def test_a_customer_turn_in_the_agents_words_is_a_role_swap():
+    """Seen from the 1.5B model on a chat chunk: the agent's question asked by the customer."""
+    chat = ("Customer: I'd like to return my thermostat, it's been opened.\nAgent: Thanks. You're inside the "
+            "45-day window. Is the thermostat faulty, or is this a change of mind?\nCustomer: Change of mind.")
+    chunks = pd.DataFrame([{"chunk_id": "t1", "source": "chats.jsonl", "section": "CHT-1", "position": 0,
+                            "text": chat, "n_tokens": 40, "content_hash": "t1", "kind": "chat"}])
+    swapped = {"question": "Is the thermostat faulty, or is this a change of mind?", "answer": "Change of mind.",
+               "evidence": ["Customer: Change of mind."]}
+    rows, metrics = generate(chunks, FakeChat(swapped), Generate(endpoint="f"), seed=1)
+    assert rows[0]["error"].startswith("role swap: the customer's turn is the agent's words")
+    assert metrics["error.role_swap"] == 1 and metrics["check_rejected"] == 1 and metrics["call_errors"] == 0
+    asked = {**swapped, "question": "I'd like to return my opened thermostat: is that possible?",
+             "answer": "You're inside the 45-day window.", "evidence": ["You're inside the 45-day window."]}
+    rows, _ = generate(chunks, FakeChat(asked), Generate(endpoint="f"), seed=1)
+    assert rows[0]["error"] is None  # the customer's own words are the customer's

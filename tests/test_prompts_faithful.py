@@ -77,6 +77,8 @@ def test_qa_faithful_answers_parse(answer):
     ("Agent: deleted files stay in the trash bin for 30 days.", "speaker_label_in_the_text"),
     ("As a landlord managing thermostats in several flats, files stay 30 days.", "persona_text_in_an_assistant_turn"),
     ("Deleted files stay in the trash bin for 30 days " + "and then " * 60, "answer_cut_at_its_length_bound"),
+    ("Once that is on, deleted files stay in the trash bin for 30 days.", "answer_starts_mid_conversation"),
+    ("Then deleted files stay in the trash bin for 30 days.", "answer_starts_mid_conversation"),
 ])
 def test_qa_degenerate_or_unfaithful_answers_are_named_errors(answer, kind):
     parsed, err = qa.parse(_qa(answer[: qa.ANSWER_MAX]), CONTROLS)

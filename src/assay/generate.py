@@ -24,7 +24,7 @@ from assay import diversity
 from assay.config import Generate, Kind
 from assay.llm import ChatModel, ChatRequest, ChatResult, Ledger, enforces_schema, run_batch
 from assay.llm.client import error_kind
-from assay.prompts import multi_turn, qa, refusal, task_demo
+from assay.prompts import agents_words, multi_turn, qa, refusal, task_demo
 from assay.prompts.lessons import with_lessons
 from assay.records import content_hash
 
@@ -149,6 +149,9 @@ def row(job: Job, result: ChatResult, model: ChatModel, cfg: Generate, seed: int
     """One GENERATE_COLUMNS row; a failed call or unparsable reply keeps `error` and `raw`."""
     module, ctl = PROMPTS[job.task], controls(job, cfg, seed)
     parsed, error = _parse(job.task, result, cfg, ctl)
+    swapped = agents_words(module.to_messages(parsed), job.chunk["text"]) if parsed else None
+    if swapped:
+        parsed, error = None, swapped
     generation = {"model": model.model_id, "endpoint": model.name, "prompt_version": module.VERSION,
                   **sampling(job.task, cfg), "seed": _seed(job.chunk, job.task, job.index, seed),
                   "chunk_kind": job.chunk.get("kind") or "prose", "prompt_tokens": result.prompt_tokens,

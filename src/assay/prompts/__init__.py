@@ -108,6 +108,21 @@ _LINK = re.compile(r"https?://\S+|\b[\w.-]+\?[\w.-]+=\S*|\b\w+=\S+")
 _COURTESY = {"hello", "sorry", "glad", "happy", "help", "assist", "sure", "certainly", "great", "welcome"}
 
 
+_AGENT_LINE = re.compile(r"^\W{0,3}(?:agent|assistant|support(?: agent)?)\s*:[ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def agents_words(messages: list[dict[str, str]], chunk_text: str, min_words: int = 5) -> str | None:
+    """Why a user turn is the agent's own words from a transcript chunk, else None: seen from the
+    1.5B model on chat chunks, the agent's question ("Is the thermostat faulty, or is this a
+    change of mind?") asked by the customer, then answered from the wrong side of the chat."""
+    lines = [normalize(line) for line in _AGENT_LINE.findall(chunk_text)]
+    for message in messages:
+        said = normalize(message["content"]).strip(_EDGE)
+        if message["role"] == "user" and len(said.split()) >= min_words and any(said in line for line in lines):
+            return f"role swap: the customer's turn is the agent's words in the chunk ('{message['content'][:60]}')"
+    return None
+
+
 def speaker_label(text: str) -> str | None:
     """The speaker label ("Customer", "Agent", ...) that begins a line of `text`, else None."""
     match = _LABEL.search(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from assay.prompts import (
@@ -24,6 +25,12 @@ ANSWER_MAX = 500  # characters: a restatement of 1-3 sentences; a bound keeps sm
 # (seen from the 1.5B model: an upgrade tier, a URL parameter that the chunk never names).
 MAX_UNSUPPORTED = 0.3
 MIN_UNSUPPORTED = 2  # one stray word (a paraphrasing verb) in a short answer is noise, not an invention
+
+
+# An answer that opens like the middle of a transcript (seen from the 1.5B model copying a chat
+# line: "Once that is on, restart the H2 ...") leans on a sentence the sample does not contain.
+_MID_CONVERSATION = re.compile(r"^\W*(?:once (?:that|this|it)|after that|then|also|otherwise|in that case|if so|"
+                               r"that way)\b", re.IGNORECASE)
 
 
 def schema(chunk_text: str | None = None) -> dict[str, Any]:
@@ -94,6 +101,10 @@ def faithful(parsed: dict[str, Any], controls: dict[str, str] | None = None) -> 
     leak = leaked_control(answer, controls, evidence)
     if leak:
         return leak
+    opener = _MID_CONVERSATION.match(answer)
+    if opener:
+        return (f"answer starts mid-conversation ('{opener.group(0).strip()} ...'): it refers to something it "
+                f"does not say")
     missing, total = unsupported(answer, evidence + " " + question)
     if len(missing) >= MIN_UNSUPPORTED and len(missing) > MAX_UNSUPPORTED * total:
         return (f"answer not from its evidence: {len(missing)} of {total} terms are in neither the "
