@@ -23,7 +23,7 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.openai_stub import completion
+from tests.openai_stub import Loopback, completion
 
 Answer = Callable[[dict], "dict | tuple[int, dict]"]
 
@@ -35,7 +35,7 @@ def echo(body: dict) -> dict:
 
 
 @dataclass
-class BatchStub:
+class BatchStub(Loopback):
     answer: Answer = echo
     expire: set[int] = field(default_factory=set)
     expire_keep: int = 1
@@ -50,13 +50,6 @@ class BatchStub:
         self.hold.set()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._httpd: ThreadingHTTPServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "the stub is not running"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
 
     def count(self, call: str) -> int:
         return sum(c == call for c in self.calls)
@@ -65,25 +58,14 @@ class BatchStub:
         data = self.files[batch["input_file_id"]]["data"]
         return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
 
-    def start(self) -> BatchStub:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
+    def _server(self) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server.daemon_threads = True
+        return server
 
-    def close(self) -> None:
+    def _stopping(self) -> None:
         if self.create_gate is not None:
             self.create_gate.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> BatchStub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}"

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -73,8 +73,47 @@ class Received:
     body: Any  # parsed JSON, or the raw text when it was not JSON
 
 
+class Loopback:
+    """A loopback HTTP server on a free port, served from a daemon thread; use as a context manager.
+    Shared by the stubs: a subclass builds its server in `_server()` and may release answers that
+    are still waiting in `_stopping()`, which `close()` calls first."""
+
+    _httpd: ThreadingHTTPServer | None = None
+
+    def _server(self) -> ThreadingHTTPServer:
+        raise NotImplementedError
+
+    def _stopping(self) -> None:
+        pass
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "the stub is not running"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> Self:
+        self._httpd = self._server()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,),  # fast shutdown
+                         name=type(self).__name__, daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        self._stopping()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass
-class OpenAIStub:
+class OpenAIStub(Loopback):
     """Serves `script` on 127.0.0.1 from a background thread; use as a context manager.
 
     `delay` (seconds) holds every answer back, so that concurrent requests overlap;
@@ -92,38 +131,18 @@ class OpenAIStub:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._in_flight = 0
-        self._httpd: ThreadingHTTPServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "the stub is not running"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
 
     @property
     def bodies(self) -> list[Any]:
         return [r.body for r in self.requests]
 
-    def start(self) -> OpenAIStub:
-        self._httpd = _Server(("127.0.0.1", 0), _handler(self))
-        self._httpd.errors = self.server_errors
-        serve = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),  # fast shutdown
-                                 name="openai-stub", daemon=True)
-        serve.start()
-        return self
+    def _server(self) -> ThreadingHTTPServer:
+        server = _Server(("127.0.0.1", 0), _handler(self))
+        server.errors = self.server_errors
+        return server
 
-    def close(self) -> None:
+    def _stopping(self) -> None:
         self._closing.set()  # releases hanging answers
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> OpenAIStub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _next(self, received: Received) -> Entry:
         with self._lock:
